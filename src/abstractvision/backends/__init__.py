@@ -1,0 +1,169 @@
+"""Backend registry: a name -> ``"module:Class"`` table, imported on first use.
+
+Why a table of strings: importing a backend may pull in torch or a C extension, and neither
+``import abstractvision`` nor ``abstractvision --help`` may pay for that. Third-party packages add
+backends through the entry point group ``abstractvision.backends`` (``name = "pkg.mod:Class"``);
+those are read on the first lookup, not at import.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BackendNotConfiguredError, OptionalDependencyMissingError
+from .base_backend import VisionBackend
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from .huggingface_diffusers import HuggingFaceDiffusersBackendConfig, HuggingFaceDiffusersVisionBackend
+    from .openai_compatible import OpenAICompatibleBackendConfig, OpenAICompatibleVisionBackend
+    from .stable_diffusion_cpp import StableDiffusionCppBackendConfig, StableDiffusionCppVisionBackend
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    """Where a backend lives and what to install when its import fails."""
+
+    backend: str  # "module:Class"
+    config: str | None  # "module:ConfigClass"
+    extra: str | None  # pip extra, None when the base install is enough
+    description: str
+
+
+#: Built-in backends, kept sorted by name (asserted in the tests).
+KNOWN_BACKENDS: dict[str, BackendEntry] = {
+    "diffusers": BackendEntry(
+        "abstractvision.backends.huggingface_diffusers:HuggingFaceDiffusersVisionBackend",
+        "abstractvision.backends.huggingface_diffusers:HuggingFaceDiffusersBackendConfig",
+        "diffusers",
+        "local Hugging Face Diffusers pipelines",
+    ),
+    "openai": BackendEntry(
+        "abstractvision.backends.openai_compatible:OpenAICompatibleVisionBackend",
+        "abstractvision.backends.openai_compatible:OpenAICompatibleBackendConfig",
+        None,
+        "OpenAI's Images/Videos API or any OpenAI-compatible HTTP service",
+    ),
+    "sdcpp": BackendEntry(
+        "abstractvision.backends.stable_diffusion_cpp:StableDiffusionCppVisionBackend",
+        "abstractvision.backends.stable_diffusion_cpp:StableDiffusionCppBackendConfig",
+        "sdcpp",
+        "local stable-diffusion.cpp (sd-cli executable or Python bindings)",
+    ),
+}
+
+_ALIASES = {
+    "openai-compatible": "openai",
+    "openai_compatible": "openai",
+    "huggingface": "diffusers",
+    "stable-diffusion-cpp": "sdcpp",
+    "stable_diffusion_cpp": "sdcpp",
+}
+
+_EXPORTS = {
+    "OpenAICompatibleBackendConfig": "openai_compatible",
+    "OpenAICompatibleVisionBackend": "openai_compatible",
+    "HuggingFaceDiffusersBackendConfig": "huggingface_diffusers",
+    "HuggingFaceDiffusersVisionBackend": "huggingface_diffusers",
+    "StableDiffusionCppBackendConfig": "stable_diffusion_cpp",
+    "StableDiffusionCppVisionBackend": "stable_diffusion_cpp",
+}
+
+_entry_points_loaded = False
+
+
+def _load_entry_points() -> None:
+    """Join third-party backends to the table, once, on the first lookup."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="abstractvision.backends"):
+        KNOWN_BACKENDS.setdefault(ep.name, BackendEntry(ep.value, None, None, f"plugin backend from {ep.value}"))
+
+
+def canonical_backend_name(name: str) -> str:
+    """Resolve aliases and reject unknown names with the list of known ones."""
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in KNOWN_BACKENDS:
+        _load_entry_points()
+    if key not in KNOWN_BACKENDS:
+        known = ", ".join(sorted(KNOWN_BACKENDS))
+        raise BackendNotConfiguredError(f"unknown backend {name!r}; known backends: {known}")
+    return key
+
+
+def _import(target: str, extra: str | None) -> Any:
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if extra is None or isinstance(exc, OptionalDependencyMissingError):
+            raise
+        raise OptionalDependencyMissingError(
+            f"{target} needs an optional dependency ({exc.name or exc}); "
+            f'install it with: pip install "abstractvision[{extra}]"',
+            extra=extra,
+            package=exc.name,
+        ) from exc
+    return getattr(module, attr)
+
+
+def get_backend_class(name: str) -> type[VisionBackend]:
+    """The backend class registered under ``name`` (imported now, not before)."""
+    entry = KNOWN_BACKENDS[canonical_backend_name(name)]
+    return _import(entry.backend, entry.extra)
+
+
+def get_backend_config_class(name: str) -> type | None:
+    entry = KNOWN_BACKENDS[canonical_backend_name(name)]
+    return _import(entry.config, entry.extra) if entry.config else None
+
+
+def create_backend(name: str, settings: Any = None, **overrides: Any) -> VisionBackend:
+    """Build a backend by name from settings (``load_settings()`` when ``None``) and overrides.
+
+    ``overrides`` are fields of that backend's config class; ``None`` values count as not given,
+    so the CLI and plugins can forward optional flags unchanged. Each config class implements
+    ``from_settings(settings, **overrides)``, which applies *explicit > environment > default*.
+    """
+    key = canonical_backend_name(name)
+    config_class = get_backend_config_class(key)
+    backend_class = get_backend_class(key)
+    if config_class is None:
+        return backend_class()
+    if settings is None:
+        from ..config import load_settings
+
+        settings = load_settings()
+    return backend_class(config=config_class.from_settings(settings, **overrides))
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "BackendEntry",
+    "HuggingFaceDiffusersBackendConfig",
+    "HuggingFaceDiffusersVisionBackend",
+    "KNOWN_BACKENDS",
+    "OpenAICompatibleBackendConfig",
+    "OpenAICompatibleVisionBackend",
+    "StableDiffusionCppBackendConfig",
+    "StableDiffusionCppVisionBackend",
+    "VisionBackend",
+    "canonical_backend_name",
+    "create_backend",
+    "get_backend_class",
+    "get_backend_config_class",
+]

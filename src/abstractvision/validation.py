@@ -1,0 +1,184 @@
+"""Reject bad requests before any backend work, naming the offending field.
+
+Why here and not in each backend: every engine would otherwise discover a negative width or a
+corrupt mask in its own way (a CUDA error, an HTTP 400, a segfault), after loading weights or
+spending money. The checks are engine-independent; model-specific limits belong to the
+backends' ``normalize_*`` hooks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import CapabilityNotSupportedError, InvalidRequestError
+from .types import VisionBackendCapabilities
+
+MAX_SEED = 2**32 - 1
+
+#: Requests that need a prompt; image_to_video and upscaling may run without one.
+_PROMPT_REQUIRED = {"text_to_image", "image_to_image", "text_to_video", "multi_view_image"}
+
+
+def _fail(field: str, message: str) -> InvalidRequestError:
+    return InvalidRequestError(f"{field}: {message}", field=field)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_text(field: str, value: Any, required: bool) -> None:
+    if value is None:
+        if required:
+            raise _fail(field, "is required")
+        return
+    if not isinstance(value, str):
+        raise _fail(field, f"must be a string, got {type(value).__name__}")
+    if required and not value.strip():
+        raise _fail(field, "must not be empty")
+    if "\x00" in value:
+        raise _fail(field, "must not contain NUL characters")
+
+
+def check_positive_int(field: str, value: Any, maximum: int | None = None, minimum: int = 1) -> None:
+    if value is None:
+        return
+    if not _is_int(value):
+        raise _fail(field, f"must be an integer, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise _fail(field, f"must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise _fail(field, f"{value} is over this backend's maximum of {maximum}")
+
+
+def check_number(field: str, value: Any, minimum: float | None = None, maximum: float | None = None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(field, f"must be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise _fail(field, f"must be finite, got {value}")
+    if minimum is not None and value < minimum:
+        raise _fail(field, f"must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise _fail(field, f"must be <= {maximum}, got {value}")
+
+
+def check_seed(field: str, value: Any) -> None:
+    if value is None:
+        return
+    if not _is_int(value):
+        raise _fail(field, f"must be an integer in 0..{MAX_SEED}, got {type(value).__name__} {value!r}")
+    if not 0 <= value <= MAX_SEED:
+        raise _fail(field, f"must be in 0..{MAX_SEED}, got {value}")
+
+
+def check_extra(value: Any) -> None:
+    if not isinstance(value, dict):
+        raise _fail("extra", f"must be a dict, got {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str) or not key:
+            raise _fail("extra", f"keys must be non-empty strings, got {key!r}")
+        if callable(value[key]):
+            raise _fail(f"extra[{key!r}]", "must be a plain value, not a callable (use on_progress= for callbacks)")
+
+
+def check_image(field: str, value: Any, required: bool):
+    """Decode-check an image field; return its :class:`~abstractvision.media.ImageInfo` or None."""
+    if value is None:
+        if required:
+            raise _fail(field, "is required (image bytes or a file path)")
+        return None
+    from .media import inspect_image
+
+    return inspect_image(value, field=field)
+
+
+def check_angles(value: Any) -> None:
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise _fail("angles", "must be a non-empty list of angle names, e.g. ['front', 'side']")
+    for angle in value:
+        if not isinstance(angle, str) or not angle.strip():
+            raise _fail("angles", f"every angle must be a non-empty string, got {angle!r}")
+
+
+def validate_request(task: str, request: Any, caps: VisionBackendCapabilities) -> None:
+    """Check every field ``request`` has against generic rules and the backend's limits."""
+    has = request.__dataclass_fields__
+    check_text("prompt", getattr(request, "prompt", None), required=task in _PROMPT_REQUIRED)
+    check_text("negative_prompt", getattr(request, "negative_prompt", None), required=False)
+    if "width" in has:
+        check_positive_int("width", request.width, caps.max_width)
+        check_positive_int("height", request.height, caps.max_height)
+    if "fps" in has:
+        check_positive_int("fps", request.fps, caps.max_fps)
+        check_positive_int("num_frames", request.num_frames, caps.max_frames)
+    if "steps" in has:
+        check_positive_int("steps", request.steps)
+    if "guidance_scale" in has:
+        check_number("guidance_scale", request.guidance_scale, minimum=0)
+    check_seed("seed", request.seed)
+    check_extra(request.extra)
+    if task == "image_upscale":
+        check_number("scale", request.scale, minimum=1, maximum=16)
+        if request.resolution is not None:
+            if not isinstance(request.resolution, (tuple, list)) or len(request.resolution) != 2:
+                raise _fail("resolution", "must be a (width, height) pair")
+            check_positive_int("resolution", request.resolution[0])
+            check_positive_int("resolution", request.resolution[1])
+    if "image" in has:
+        info = check_image("image", request.image, required=True)
+        if "mask" in has and request.mask is not None:
+            mask = check_image("mask", request.mask, required=False)
+            if (mask.width, mask.height) != (info.width, info.height):
+                raise _fail(
+                    "mask",
+                    f"is {mask.width}x{mask.height} but the image is {info.width}x{info.height}; "
+                    "they must be the same size",
+                )
+    if "control_image" in has:
+        check_image("control_image", request.control_image, required=False)
+        check_number("control_strength", request.control_strength, minimum=0, maximum=2)
+        if request.control_strength is not None and request.control_image is None:
+            raise _fail("control_strength", "was given without a control_image")
+    if "reference_image" in has:
+        check_image("reference_image", request.reference_image, required=False)
+        check_angles(request.angles)
+
+
+def gate_capabilities(task: str, request: Any, caps: VisionBackendCapabilities, backend_name: str) -> None:
+    """Refuse tasks and options the backend says it cannot do, before calling it."""
+    if task not in caps.supported_tasks:
+        supported = ", ".join(caps.supported_tasks) or "none"
+        raise CapabilityNotSupportedError(
+            f"the {backend_name} backend does not support {task} (it supports: {supported})"
+        )
+    if getattr(request, "mask", None) is not None and not caps.supports_mask:
+        raise CapabilityNotSupportedError(f"the {backend_name} backend does not support masks (inpainting)")
+    if getattr(request, "control_image", None) is not None and not caps.supports_control_image:
+        raise CapabilityNotSupportedError(f"the {backend_name} backend does not support control images")
+
+
+def plan_seeds(count: Any, seeds: Any, base_seed: int | None) -> list[int | None]:
+    """Per-item seeds of a batch: explicit ``seeds`` decide the count, else ``count`` items
+    seeded ``base_seed, base_seed+1, ...`` (or all chosen by the backend when no seed is set).
+    """
+    if seeds is not None:
+        if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
+            raise _fail("seeds", "must be a non-empty list of integers")
+        for seed in seeds:
+            check_seed("seeds", seed)
+        if count is not None and count not in (1, len(seeds)):
+            raise _fail("count", f"is {count} but {len(seeds)} seeds were given; pass one or the other")
+        return list(seeds)
+    if count is None:
+        count = 1
+    check_positive_int("count", count)
+    if base_seed is None:
+        return [None] * count
+    return [(base_seed + i) % (MAX_SEED + 1) for i in range(count)]
+
+
+__all__ = ["MAX_SEED", "gate_capabilities", "plan_seeds", "validate_request"]
