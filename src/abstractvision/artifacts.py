@@ -55,6 +55,18 @@ def artifact_id_of(ref: Any) -> str:
     raise ArtifactError(f"expected an artifact ref ({{'{REF_KEY}': id, ...}}) or an id, got {type(ref).__name__}")
 
 
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _json_safe(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     return json.loads(json.dumps(dict(metadata or {}), default=str))
 
@@ -104,14 +116,7 @@ class LocalAssetStore:
             raise ArtifactNotFoundError(f"no artifact {artifact_id!r} in {self.base_dir}") from None
 
     def _write_atomic(self, path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, data)
 
     # ---- API -------------------------------------------------------------------------------
     def store_bytes(
@@ -305,4 +310,5 @@ __all__ = [
     "RuntimeArtifactStoreAdapter",
     "artifact_id_of",
     "is_artifact_ref",
+    "write_atomic",
 ]

@@ -15,7 +15,19 @@ import click
 from .. import __version__
 
 #: command name -> (module under abstractvision.cli, attribute, one-line help shown by --help)
-COMMANDS: dict[str, tuple[str, str, str]] = {}
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "cli": ("repl", "repl", "Alias of `repl`."),
+    "config": ("config_cmd", "config", "Show the effective settings and where each came from."),
+    "i2i": ("generate", "i2i", "Edit an image (image_to_image; with --mask: inpainting)."),
+    "i2v": ("generate", "i2v", "Animate an image into a video (image_to_video)."),
+    "models": ("registry_cmds", "models", "List the models the capability registry knows."),
+    "provider-models": ("catalog", "provider_models", "List a provider's own models (remote or local cache)."),
+    "repl": ("repl", "repl", "Interactive session: switch backends, set defaults, generate."),
+    "show-model": ("registry_cmds", "show_model", "Show a registry model's tasks, parameters and notes."),
+    "t2i": ("generate", "t2i", "Generate an image from a prompt (text_to_image)."),
+    "t2v": ("generate", "t2v", "Generate a video from a prompt (text_to_video)."),
+    "tasks": ("registry_cmds", "tasks", "List the task names."),
+}
 
 
 class LazyGroup(click.Group):
@@ -43,9 +55,12 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="abstractvision")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show the full traceback when a command fails.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """Generate and edit images (and videos) with any backend: OpenAI-compatible services,
     local Hugging Face Diffusers, or stable-diffusion.cpp."""
+    ctx.ensure_object(dict)["debug"] = debug
 
 
 def main() -> None:

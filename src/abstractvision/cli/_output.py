@@ -1,0 +1,102 @@
+"""Where results go: a file, a directory, or the local asset store; and opening them.
+
+The destination is checked (and its folder made) *before* generation, so a bad ``-o`` fails in
+a second instead of after a long run; each file is written atomically, so nothing is left
+half-way if the process dies.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..artifacts import write_atomic
+from ..errors import InvalidRequestError
+
+#: short task prefixes for generated file names
+TASK_PREFIX = {
+    "text_to_image": "t2i",
+    "image_to_image": "i2i",
+    "text_to_video": "t2v",
+    "image_to_video": "i2v",
+    "multi_view_image": "views",
+}
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    """``path`` is a directory (``is_dir``) or a file name; ``None`` means the asset store."""
+
+    path: Path | None
+    is_dir: bool = False
+
+
+def prepare_output(output: str | None) -> OutputTarget:
+    """Validate ``-o`` and create its folder, before any generation work."""
+    if output is None:
+        return OutputTarget(None)
+    path = Path(output).expanduser()
+    is_dir = path.is_dir() or output.endswith(("/", os.sep))
+    folder = path if is_dir else path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        message = f"output: cannot create the folder {folder}: {exc.strerror}"
+        raise InvalidRequestError(message, field="output") from None
+    if not os.access(folder, os.W_OK):
+        raise InvalidRequestError(f"output: the folder {folder} is not writable", field="output")
+    return OutputTarget(path, is_dir)
+
+
+def save_assets(assets: list[Any], target: OutputTarget, task: str, store_dir: str | None) -> list[dict[str, Any]]:
+    """Write each asset and describe it: ``path``, ``mime_type``, ``size_bytes``, ``metadata`` (+ ``artifact``)."""
+    from ..media import extension_for
+
+    saved = []
+    for index, asset in enumerate(assets):
+        record: dict[str, Any] = {
+            "mime_type": asset.mime_type,
+            "size_bytes": len(asset.data),
+            "metadata": asset.metadata,
+        }
+        if target.path is None:
+            from ..artifacts import LocalAssetStore
+
+            store = LocalAssetStore(store_dir)
+            ref = store.store_bytes(asset.data, content_type=asset.mime_type, metadata=asset.metadata)
+            record["artifact"] = ref
+            record["path"] = str(store.path_for(ref))
+        else:
+            path = _file_for(target, task, index, len(assets), asset, extension_for(asset.mime_type))
+            write_atomic(path, asset.data)
+            record["path"] = str(path)
+        saved.append(record)
+    return saved
+
+
+def _file_for(target: OutputTarget, task: str, index: int, count: int, asset: Any, extension: str) -> Path:
+    assert target.path is not None
+    if target.is_dir:
+        import hashlib
+
+        seed = asset.metadata.get("seed")
+        tag = f"seed{seed}" if seed is not None else f"{index + 1}"
+        digest = hashlib.sha256(asset.data).hexdigest()[:8]
+        return target.path / f"{TASK_PREFIX.get(task, task)}-{tag}-{digest}{extension}"
+    path = target.path if target.path.suffix else target.path.with_suffix(extension)
+    if count > 1:
+        path = path.with_name(f"{path.stem}-{index + 1}{path.suffix}")
+    return path
+
+
+def open_files(records: list[dict[str, Any]]) -> None:
+    """Open each result with the OS viewer (``click.launch``)."""
+    import click
+
+    for record in records:
+        click.launch(record["path"])
+
+
+__all__ = ["OutputTarget", "TASK_PREFIX", "open_files", "prepare_output", "save_assets"]

@@ -1,0 +1,45 @@
+"""``config``: the effective settings and where each came from (flag, environment, default)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ._errors import reports_errors
+from ._options import backend_options
+from ._render import print_json, print_table
+from ._session import BackendSession
+
+
+def describe_source(source: str) -> str:
+    """``argument`` -> ``flag``, ``env:NAME`` -> ``env NAME``, ``default`` stays."""
+    if source == "argument":
+        return "flag"
+    if source.startswith("env:"):
+        return f"env {source[4:]}"
+    return source
+
+
+def show_config(session: BackendSession, as_json: bool) -> None:
+    """Print every setting (secrets redacted by :meth:`Settings.describe`)."""
+    rows = [(name, value, describe_source(source)) for name, value, source in session.settings.describe()]
+    if as_json:
+        print_json({name: {"value": value, "source": source} for name, value, source in rows})
+        return
+    print_table("Effective settings", ("setting", "value", "source"), rows)
+
+
+@click.command()
+@backend_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@reports_errors
+def config(as_json: bool, **flags: Any) -> None:
+    """Show the effective settings and where each came from; the backend flags count as given.
+
+    Secrets are redacted. Nothing is loaded and nothing is contacted.
+    """
+    show_config(BackendSession(flags), as_json)
+
+
+__all__ = ["config", "describe_source", "show_config"]

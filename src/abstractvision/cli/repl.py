@@ -1,0 +1,320 @@
+"""``abstractvision repl`` (alias ``cli``): an interactive session over one backend at a time.
+
+Why a REPL: trying prompts and settings against a local model is slow if every command reloads
+the weights. The session keeps one backend loaded, lets the user switch (the previous backend is
+closed, so its memory is freed), remembers generation defaults, and survives errors: a failed
+line prints one message and the prompt comes back.
+
+Lines are split with :mod:`shlex`; ``/t2i`` and friends take the one-shot commands' options
+(parsed by the same click commands, minus the backend flags). History and tab completion use the
+standard library's ``readline`` when the platform has it.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._errors import report_failure
+from ._session import BackendSession
+from .generate import TASK_COMMANDS, make_task_command
+
+HELP = """\
+/backend openai <base_url> [api_key] [model_id]
+/backend diffusers <model> [device] [dtype]
+/backend sdcpp <model.gguf|model.safetensors> [sd_cli_path]
+/backend sdcpp <diffusion_model.gguf> <vae.safetensors> <llm.gguf> [sd_cli_path]
+/backend <plugin name> [model]      /backend alone shows the current one
+/cap-model <id|off>                 refuse tasks the registry says the model cannot do
+/set KEY VALUE, /unset KEY, /defaults   generation defaults (width, steps, seed, output, ...)
+/t2i PROMPT [options]               (a line without a leading / is a /t2i prompt)
+/i2i PROMPT --image PATH [--mask PATH] [--strength S] [options]
+/t2v PROMPT [options], /i2v --image PATH [PROMPT] [options]
+/provider-models [--task T] [--json], /models [--task T], /show-model ID, /tasks
+/preload, /unload, /config, /help, /exit
+Options of /t2i etc.: see `/t2i --help`."""
+
+#: /backend positional forms: provider -> tuple of accepted argument-name lists
+BACKEND_FORMS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "openai": (("base_url",), ("base_url", "api_key"), ("base_url", "api_key", "model")),
+    "diffusers": (("model",), ("model", "device"), ("model", "device", "dtype")),
+    "sdcpp": (
+        ("model",),
+        ("model", "sd_cli"),
+        ("diffusion_model", "vae", "llm"),
+        ("diffusion_model", "vae", "llm", "sd_cli"),
+    ),
+}
+
+#: keys /set accepts that are not generation options
+_EXTRA_DEFAULTS = ("output", "open_result", "quiet")
+
+
+def history_path() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("abstractvision")) / "repl_history"
+
+
+class Repl:
+    """The session: ``handle(line)`` runs one line and returns ``False`` when the user quits."""
+
+    def __init__(self, session: BackendSession | None = None, *, debug: bool = False):
+        self.session = session or BackendSession()
+        self.debug = debug
+        self.defaults: dict[str, Any] = {}
+        self.task_commands = {name: make_task_command(name, with_backend=False) for name in TASK_COMMANDS}
+        self.handlers: dict[str, Callable[[list[str]], bool | None]] = {
+            "backend": self.do_backend,
+            "cap-model": self.do_cap_model,
+            "set": self.do_set,
+            "unset": self.do_unset,
+            "defaults": self.do_defaults,
+            "provider-models": self.do_provider_models,
+            "models": self.registry_command("models"),
+            "tasks": self.registry_command("tasks"),
+            "show-model": self.registry_command("show_model"),
+            "preload": self.do_preload,
+            "unload": self.do_unload,
+            "config": self.do_config,
+            "help": self.do_help,
+            "exit": self.do_exit,
+            "quit": self.do_exit,
+            **{name: self.task_runner(name) for name in TASK_COMMANDS},
+        }
+
+    # ---- the loop ------------------------------------------------------------------------------
+    @property
+    def prompt(self) -> str:
+        provider = self.session.flags.get("provider") or "no backend"
+        return f"abstractvision ({provider})> "
+
+    def loop(self, read: Callable[[str], str] = input) -> None:
+        click.echo("abstractvision REPL: /help lists the commands, /exit quits.")
+        while True:
+            try:
+                line = read(self.prompt)
+            except EOFError:
+                click.echo()
+                break
+            except KeyboardInterrupt:
+                click.echo()
+                continue
+            if not self.handle(line):
+                break
+        self.session.close()
+
+    def handle(self, line: str) -> bool:
+        """Run one line; print any failure as one line. ``False`` means: leave the REPL."""
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            click.echo(f"error: {exc}", err=True)
+            return True
+        if not words:
+            return True
+        if not words[0].startswith("/"):
+            words = ["/t2i", *words]
+        name, args = words[0][1:], words[1:]
+        handler = self.handlers.get(name)
+        if handler is None:
+            click.echo(f"error: unknown command /{name}; /help lists the commands", err=True)
+            return True
+        try:
+            return handler(args) is not False
+        except click.exceptions.Exit:
+            pass
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+        except KeyboardInterrupt:
+            click.echo("cancelled", err=True)
+        except Exception as exc:
+            click.echo(f"error: {report_failure(exc, self.debug)}", err=True)
+        return True
+
+    # ---- backend -------------------------------------------------------------------------------
+    def do_backend(self, args: list[str]) -> None:
+        if not args:
+            state = "loaded" if self.session.loaded else "not loaded yet"
+            click.echo(f"backend: {self.session.flags.get('provider') or 'none'} ({state})")
+            return
+        from ..backends import canonical_backend_name
+
+        provider, rest = canonical_backend_name(args[0]), args[1:]
+        forms = BACKEND_FORMS.get(provider, ((), ("model",)))
+        names = next((form for form in forms if len(form) == len(rest)), None)
+        if names is None:
+            usage = " | ".join(" ".join(f"<{n}>" for n in form) or "(no arguments)" for form in forms)
+            raise click.UsageError(f"/backend {provider} takes {usage}")
+        self.session.switch({"provider": provider, **dict(zip(names, rest, strict=True))})
+        _ = self.session.backend  # built now, so a bad setting shows here and not at the first prompt
+        click.echo(f"backend: {provider}")
+
+    def do_cap_model(self, args: list[str]) -> None:
+        if len(args) != 1:
+            raise click.UsageError("/cap-model takes a model id or off")
+        if args[0] == "off":
+            self.session.cap_model = None
+            click.echo("registry gating off")
+            return
+        from ..model_capabilities import VisionModelCapabilitiesRegistry
+
+        self.session.cap_model = VisionModelCapabilitiesRegistry().get(args[0]).id
+        click.echo(f"requests are checked against {self.session.cap_model}")
+
+    def do_preload(self, args: list[str]) -> None:
+        self.session.manager().preload()
+        click.echo("preloaded")
+
+    def do_unload(self, args: list[str]) -> None:
+        if self.session.loaded:
+            self.session.backend.unload()
+        click.echo("unloaded")
+
+    # ---- defaults ------------------------------------------------------------------------------
+    def _option(self, key: str) -> click.Option:
+        name = key.replace("-", "_")
+        if name == "open":
+            name = "open_result"
+        for command in self.task_commands.values():
+            for param in command.params:
+                if param.name == name and isinstance(param, click.Option) and name != "param":
+                    return param
+        keys = sorted({p.name for c in self.task_commands.values() for p in c.params if isinstance(p, click.Option)})
+        keys = [k for k in keys if k not in ("param", "as_json", "cap_model", "image", "mask")]
+        raise click.UsageError(f"unknown key {key!r}; keys: {', '.join(keys)}")
+
+    def do_set(self, args: list[str]) -> None:
+        if len(args) < 2:
+            raise click.UsageError("/set takes KEY VALUE")
+        option = self._option(args[0])
+        raw = " ".join(args[1:])
+        with click.Context(click.Command("/set")) as ctx:
+            value = option.type_cast_value(ctx, raw) if not option.is_flag else raw.lower() in ("1", "true", "on")
+        self.defaults[option.name] = value
+        click.echo(f"{option.name} = {value}")
+
+    def do_unset(self, args: list[str]) -> None:
+        if len(args) != 1:
+            raise click.UsageError("/unset takes KEY")
+        self.defaults.pop(self._option(args[0]).name, None)
+
+    def do_defaults(self, args: list[str]) -> None:
+        if not self.defaults:
+            click.echo("no defaults set: the backend decides")
+        for key, value in sorted(self.defaults.items()):
+            click.echo(f"{key} = {value}")
+
+    # ---- commands shared with the one-shot CLI -------------------------------------------------
+    def task_runner(self, name: str) -> Callable[[list[str]], None]:
+        def run(args: list[str]) -> None:
+            from .generate import run_task
+
+            command = self.task_commands[name]
+            with command.make_context(f"/{name}", list(args)) as ctx:
+                values = dict(ctx.params)
+            for key, value in self.defaults.items():
+                if key in values and values[key] in (None, False, ()):
+                    values[key] = value
+            run_task(self.session, name, values)
+
+        return run
+
+    def registry_command(self, attr: str) -> Callable[[list[str]], None]:
+        def run(args: list[str]) -> None:
+            from . import registry_cmds
+
+            command = getattr(registry_cmds, attr)
+            command.main(args, prog_name=f"/{command.name}", standalone_mode=False, obj={"debug": self.debug})
+
+        return run
+
+    def do_provider_models(self, args: list[str]) -> None:
+        from .catalog import list_provider_models
+
+        @click.command()
+        @click.option("--task")
+        @click.option("--json", "as_json", is_flag=True)
+        def parse(task: str | None, as_json: bool) -> None:
+            list_provider_models(self.session, task, as_json)
+
+        parse.main(args, prog_name="/provider-models", standalone_mode=False)
+
+    def do_config(self, args: list[str]) -> None:
+        from .config_cmd import show_config
+
+        show_config(self.session, "--json" in args)
+
+    def do_help(self, args: list[str]) -> None:
+        click.echo(HELP)
+
+    def do_exit(self, args: list[str]) -> bool:
+        return False
+
+    # ---- completion ----------------------------------------------------------------------------
+    def complete(self, text: str, state: int) -> str | None:
+        """readline completer: /commands first, then backend names and /set keys."""
+        import readline
+
+        words = readline.get_line_buffer()[: readline.get_begidx()].split()
+        if not words:
+            candidates = [f"/{name}" for name in self.handlers]
+        elif words[0] == "/backend" and len(words) == 1:
+            candidates = list(BACKEND_FORMS)
+        elif words[0] in ("/set", "/unset") and len(words) == 1:
+            candidates = sorted({p.name for c in self.task_commands.values() for p in c.params if p.name})
+        else:
+            return None
+        matches = [c for c in sorted(candidates) if c.startswith(text)]
+        return matches[state] if state < len(matches) else None
+
+
+def _enable_readline(repl: Repl, history: Path) -> Callable[[], None]:
+    """History and tab completion; returns the function that saves the history."""
+    try:
+        import readline
+    except ImportError:  # Windows without pyreadline: plain input() still works
+        return lambda: None
+    history.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        readline.read_history_file(history)
+    except OSError:
+        pass
+    readline.set_history_length(1000)
+    readline.set_completer(repl.complete)
+    readline.set_completer_delims(" \t\n")
+    if "libedit" in (readline.__doc__ or ""):
+        readline.parse_and_bind("bind ^I rl_complete")
+    else:
+        readline.parse_and_bind("tab: complete")
+    return lambda: readline.write_history_file(history)
+
+
+@click.command()
+@click.pass_context
+def repl(ctx: click.Context) -> None:
+    """Interactive session: /backend to choose an engine, /set defaults, then type prompts.
+
+    A backend from the environment (ABSTRACTVISION_PROVIDER, ...) is used until /backend switches.
+    """
+    from ._errors import debug_enabled
+
+    session = BackendSession()
+    from ..config import load_settings
+
+    provider = load_settings().provider
+    if provider:
+        session.flags["provider"] = provider
+    shell = Repl(session, debug=debug_enabled(ctx))
+    save_history = _enable_readline(shell, history_path())
+    try:
+        shell.loop()
+    finally:
+        save_history()
+
+
+__all__ = ["BACKEND_FORMS", "Repl", "history_path", "repl"]
