@@ -6,11 +6,11 @@ import hashlib
 import json
 
 import pytest
-from fixtures.images import make_png
 
 from abstractvision import LocalAssetStore, RuntimeArtifactStoreAdapter, is_artifact_ref
 from abstractvision.artifacts import MediaStore
 from abstractvision.errors import ArtifactError, ArtifactNotFoundError
+from fixtures.images import make_png
 
 
 @pytest.fixture

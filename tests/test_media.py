@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 import pytest
-from fixtures.images import make_jpeg, make_png
 
 from abstractvision.errors import InvalidRequestError
 from abstractvision.media import (
@@ -16,6 +15,7 @@ from abstractvision.media import (
     read_png_metadata,
     sniff_mime_type,
 )
+from fixtures.images import make_jpeg, make_png
 
 
 def _encoded(fmt: str) -> bytes:

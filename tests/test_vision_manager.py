@@ -7,8 +7,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from fixtures.fake_backend import RecordingBackend
-from fixtures.images import make_jpeg, make_png
 
 from abstractvision import LocalAssetStore, VisionManager, is_artifact_ref
 from abstractvision.errors import (
@@ -21,6 +19,8 @@ from abstractvision.errors import (
 )
 from abstractvision.media import read_png_metadata
 from abstractvision.types import GeneratedAsset, VisionBackendCapabilities
+from fixtures.fake_backend import RecordingBackend
+from fixtures.images import make_jpeg, make_png
 
 # (description, call) pairs: every one must raise InvalidRequestError naming `field`, backend untouched.
 PNG = make_png(32, 32)
@@ -87,9 +87,9 @@ def test_bad_input_is_rejected_before_the_backend(manager, backend, field, call)
 
 
 def test_decompression_bomb_is_refused(manager, backend):
-    from PIL import Image
-
     import io
+
+    from PIL import Image
 
     buffer = io.BytesIO()
     Image.new("1", (9000, 9000)).save(buffer, format="PNG")  # 81 M pixels, a few KB on disk
@@ -117,7 +117,7 @@ def test_progress_routing_reports_steps_with_elapsed_time(manager):
     assert [e.step for e in steps] == [1, 2, 3, 4]
     assert all(e.total_steps == 4 for e in steps)
     assert [round(e.fraction, 2) for e in steps] == [0.25, 0.5, 0.75, 1.0]
-    assert all(b.elapsed_s >= a.elapsed_s for a, b in zip(events, events[1:]))
+    assert all(b.elapsed_s >= a.elapsed_s for a, b in zip(events, events[1:], strict=False))
 
 
 def test_cancel_event_stops_a_running_generation(manager):
@@ -139,9 +139,9 @@ def test_metadata_provenance_is_stamped_and_embedded_in_png(manager):
     assert asset.metadata["seed"] == 7
     assert asset.metadata["elapsed_s"] >= 0
     assert read_png_metadata(asset.data) == asset.metadata
-    from PIL import Image
-
     import io
+
+    from PIL import Image
 
     assert Image.open(io.BytesIO(asset.data)).size == (24, 24)  # still a valid PNG
 
