@@ -18,12 +18,19 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 py="$venv/bin/python"
-pip() { "$py" -m pip --disable-pip-version-check -q "$@" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true; }
+# pip, quiet; on failure its whole log is shown and the script stops.
+pip() {
+  local log status=0
+  log=$(mktemp)
+  "$py" -m pip --disable-pip-version-check -q "$@" >"$log" 2>&1 || status=$?
+  [ "$status" -eq 0 ] || cat "$log" >&2
+  rm -f "$log"
+  return "$status"
+}
 pip install "torch==2.13.0"
 pip install -e ".[diffusers,test,dev]"
 "$py" -c "import torch, diffusers, abstractvision" >/dev/null
-PYTHON="$py" bash scripts/build_sdcpp.sh >/dev/null
-ABSTRACTVISION_TEST_SD_CLI="$(PYTHON="$py" bash scripts/build_sdcpp.sh 2>/dev/null | tail -1)"
+ABSTRACTVISION_TEST_SD_CLI="$(PYTHON="$py" bash scripts/build_sdcpp.sh | tail -1)"
 export ABSTRACTVISION_TEST_SD_CLI
 pip install --no-deps "abstractcore==2.30.*"
 pip install "pydantic>=2"
