@@ -40,7 +40,8 @@ class ProgressDisplay:
             from rich.console import Console
 
             self._console = Console(stderr=True)
-        self._show(bar=False, total=None)
+        if self._console.is_terminal:  # a log file or a pipe gets no animation
+            self._show(bar=False, total=None)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

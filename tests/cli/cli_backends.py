@@ -1,0 +1,81 @@
+"""Backends the CLI tests register by name (entry point or backend table), not engines.
+
+``EchoBackend`` makes a real PNG and echoes the request it got into the metadata, so a test can
+see exactly which options the CLI sent (and which it left out). It reports steps, fails on seed
+13 (a provider error), and says on stderr when it is closed, so a REPL test can see a backend
+switch release the previous one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+from abstractvision.backends import VisionBackend
+from abstractvision.errors import ProviderError
+from abstractvision.progress import as_reporter
+from abstractvision.types import GeneratedAsset, ProviderModelInfo, VisionBackendCapabilities
+
+FAILING_SEED = 13
+
+
+def _png(width: int, height: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (30, 90, 160)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class EchoBackend(VisionBackend):
+    name = "echo"
+
+    def get_capabilities(self) -> VisionBackendCapabilities:
+        return VisionBackendCapabilities(supported_tasks=("text_to_image", "image_to_image"), supports_mask=True)
+
+    def _make(self, task, request, progress_callback):
+        reporter = as_reporter(progress_callback, task)
+        steps = request.steps or 2
+        reporter.start(total_steps=steps)
+        for step in range(1, steps + 1):
+            reporter.step(step, steps)
+        if request.seed == FAILING_SEED:
+            raise ProviderError(f"simulated provider failure for seed {FAILING_SEED}", status=500)
+        echoed = {
+            f.name: getattr(request, f.name)
+            for f in dataclasses.fields(request)
+            if not isinstance(getattr(request, f.name), bytes)
+        }
+        echoed["image_bytes"] = len(getattr(request, "image", b"") or b"")
+        echoed["mask_bytes"] = len(getattr(request, "mask", b"") or b"")
+        reporter.end(total_steps=steps)
+        metadata = {"seed": request.seed, "request": echoed}
+        return GeneratedAsset("image", _png(8, 8), "image/png", metadata)
+
+    def generate_image(self, request):
+        return self._make("text_to_image", request, None)
+
+    def edit_image(self, request):
+        return self._make("image_to_image", request, None)
+
+    def generate_image_with_progress(self, request, progress_callback=None):
+        return self._make("text_to_image", request, progress_callback)
+
+    def edit_image_with_progress(self, request, progress_callback=None):
+        return self._make("image_to_image", request, progress_callback)
+
+    def list_provider_models(self, task=None):
+        models = [
+            ProviderModelInfo("echo-image", owned_by="tests", capabilities=("text_to_image", "image_to_image")),
+            ProviderModelInfo("echo-video", owned_by="tests", capabilities=("text_to_video",)),
+        ]
+        return [m for m in models if task is None or task in m.capabilities]
+
+    def unload(self):
+        print(f"[{self.name}] unloaded", file=sys.stderr, flush=True)
+
+
+class OtherEchoBackend(EchoBackend):
+    name = "echo2"

@@ -1,0 +1,45 @@
+"""``config``: effective settings with their source, secrets redacted."""
+
+from __future__ import annotations
+
+import json
+
+from abstractvision.config import env_var_names
+
+
+def test_config_reports_flag_env_and_default_sources(invoke, monkeypatch):
+    monkeypatch.setenv("ABSTRACTVISION_SDCPP_VAE", "/models/vae.safetensors")
+    result = invoke("config", "--provider", "sdcpp", "--model", "/models/sd.gguf", "--timeout", "9", "--json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert set(shown) == set(env_var_names())
+    assert shown["provider"] == {"value": "sdcpp", "source": "flag"}
+    assert shown["sdcpp_model"] == {"value": "/models/sd.gguf", "source": "flag"}  # --model goes to sdcpp's field
+    assert shown["sdcpp_timeout_s"] == {"value": 9.0, "source": "flag"}
+    assert shown["sdcpp_vae"] == {"value": "/models/vae.safetensors", "source": "env ABSTRACTVISION_SDCPP_VAE"}
+    assert shown["diffusers_device"]["source"] == "default"
+
+
+def test_config_model_flag_follows_the_provider(invoke):
+    diffusers = json.loads(invoke("config", "--provider", "diffusers", "--model", "m", "--json").stdout)
+    openai = json.loads(invoke("config", "--provider", "openai", "--model", "m", "--json").stdout)
+    assert diffusers["diffusers_model"]["value"] == "m" and diffusers["model_id"]["value"] is None
+    assert openai["model_id"]["value"] == "m" and openai["diffusers_model"]["value"] is None
+
+
+def test_config_redacts_keys_from_flag_and_env(invoke, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-secret-1234")
+    for args in (("config",), ("config", "--json"), ("config", "--api-key", "sk-flag-secret-5678")):
+        result = invoke(*args)
+        assert result.exit_code == 0
+        assert "secret" not in result.output
+    shown = json.loads(invoke("config", "--json").stdout)
+    assert shown["api_key"] == {"value": "***", "source": "env OPENAI_API_KEY"}
+
+
+def test_config_rejects_a_malformed_env_value_in_one_line(invoke, monkeypatch):
+    monkeypatch.setenv("ABSTRACTVISION_TIMEOUT_S", "soon")
+    result = invoke("config")
+    assert result.exit_code == 1
+    assert "ABSTRACTVISION_TIMEOUT_S='soon' is not a number" in result.stderr
+    assert "Traceback" not in result.output
