@@ -269,7 +269,7 @@ class Repl:
             candidates = sorted({p.name for c in self.task_commands.values() for p in c.params if p.name})
         else:
             return None
-        matches = [c for c in sorted(candidates) if c.startswith(text)]
+        matches = [f"{c} " for c in sorted(candidates) if c.startswith(text)]  # Python sets no append char
         return matches[state] if state < len(matches) else None
 
 
