@@ -88,7 +88,7 @@ def main() -> None:
             variants["abstractvision t2i (loopback)"] = loopback[0]
         times: dict[str, list[float]] = {name: [] for name in variants}
         try:
-            for name, argv in variants.items():  # warm the file cache once
+            for argv in variants.values():  # warm the file cache once
                 _time(argv, env)
             for _ in range(args.runs):
                 for name, argv in variants.items():
