@@ -60,11 +60,11 @@ def loopback_t2i(env: dict[str, str], store: str) -> tuple[list[str], object] | 
     sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
     try:
         import abstractvision.backends.openai_compatible  # noqa: F401
-        from fixtures.openai_server import start_openai_server
+        from fixtures.openai_server import OpenAIServer
     except ImportError as exc:
         print(f"(skipping the loopback t2i: {exc})")
         return None
-    server = start_openai_server()
+    server = OpenAIServer()
     argv = [sys.executable, "-m", "abstractvision", "t2i", "a lighthouse", "--provider", "openai"]
     argv += ["--base-url", server.base_url, "--api-key", "sk-bench", "--model", "gpt-image-1", "-q"]
     argv += ["-o", os.path.join(store, "bench.png")]

@@ -14,6 +14,9 @@ from ._options import backend_options
 from ._render import print_json, print_table
 from ._session import BackendSession
 
+#: what ``--openai`` talks to unless a base URL is configured (flag or OPENAI_BASE_URL)
+OPENAI_API_URL = "https://api.openai.com/v1"
+
 
 def list_provider_models(session: BackendSession, task: str | None, as_json: bool) -> None:
     infos = session.manager().list_provider_models(task=task)
@@ -47,10 +50,12 @@ def provider_models(use_openai: bool, task: str | None, as_json: bool, **flags: 
             raise click.UsageError("--openai and --provider name different backends; give one")
         flags["provider"] = "openai"
     session = BackendSession(flags)
+    if use_openai and not session.settings.base_url:
+        session = BackendSession({**flags, "base_url": OPENAI_API_URL})
     try:
         list_provider_models(session, task, as_json)
     finally:
         session.close()
 
 
-__all__ = ["list_provider_models", "provider_models"]
+__all__ = ["OPENAI_API_URL", "list_provider_models", "provider_models"]
