@@ -174,3 +174,69 @@ def test_list_provider_models_reads_the_catalog_and_selects_nothing(manager, ope
     assert openai_server.last.path == "/v1/models"
     assert openai_server.last.headers["authorization"] == f"Bearer {SECRET}"
     assert manager.backend.config.model_id == "sd-local"
+
+
+def test_catalog_filters_by_advertised_task_and_keeps_unhinted_entries(manager, openai_server):
+    openai_server.models = [
+        {"id": "flux", "object": "model", "capabilities": ["text-to-image", "image-to-image"]},
+        {"id": "wan", "object": "model", "modalities": ["video"]},
+        {"id": "llama", "object": "model", "capabilities": ["chat"]},
+        {"id": "mystery", "object": "model"},
+    ]
+    assert [m.id for m in manager.list_provider_models(task="text_to_image")] == ["flux", "mystery"]
+    assert [m.id for m in manager.list_provider_models(task="image_to_video")] == ["wan", "mystery"]
+    by_id = {m.id: m for m in manager.list_provider_models()}
+    assert by_id["flux"].capabilities == ("text_to_image", "image_to_image")
+    assert by_id["llama"].capabilities == () and by_id["mystery"].raw == {"id": "mystery", "object": "model"}
+    assert manager.backend.config.model_id == "sd-local"
+
+
+def test_openai_catalog_without_hints_keeps_only_image_and_video_families():
+    from abstractvision.backends._openai_catalog import filter_models, parse_catalog
+
+    payload = {"data": [{"id": name} for name in ("gpt-4o", "gpt-image-1", "dall-e-3", "sora-2", "whisper-1")]}
+    models = parse_catalog(payload, "models", openai=True)
+    assert [m.id for m in filter_models(models, "text_to_image", openai=True)] == ["gpt-image-1", "dall-e-3"]
+    assert [m.id for m in filter_models(models, "image_to_image", openai=True)] == ["gpt-image-1"]
+    assert [m.id for m in filter_models(models, "text_to_video", openai=True)] == ["sora-2"]
+    assert len(filter_models(models, None, openai=True)) == 5
+
+
+def test_malformed_catalog_is_a_typed_error(manager, openai_server):
+    from abstractvision.errors import InvalidProviderResponseError
+    from fixtures.openai_server import Reply
+
+    openai_server.enqueue("/models", Reply(json={"object": "list", "data": "nope"}))
+    with pytest.raises(InvalidProviderResponseError):
+        manager.list_provider_models()
+
+
+# ---- streaming partial images ----------------------------------------------------------------------------
+def test_partial_images_stream_as_previews_and_the_final_image_is_returned(openai_server):
+    backend = make_backend(openai_server, model_id="gpt-image-1")
+    events = []
+    asset = VisionManager(backend=backend).generate_image(
+        "a fox", extra={"partial_images": 2}, on_progress=events.append
+    )
+    assert openai_server.last.json == {"prompt": "a fox", "model": "gpt-image-1", "partial_images": 2, "stream": True}
+    assert openai_server.last.headers["accept"] == "text/event-stream"
+    previews = [e for e in events if e.phase == "preview"]
+    assert [(e.step, e.total_steps) for e in previews] == [(1, 2), (2, 2)]
+    assert all(p.preview.startswith(b"\x89PNG") for p in previews)
+    assert [e.phase for e in events] == ["start", "preview", "preview", "end"]
+    assert asset.mime_type == "image/png" and asset.metadata["usage"]["total_tokens"] == 30
+
+
+def test_streamed_edit_and_cancel_on_first_preview(openai_server):
+    from abstractvision.errors import GenerationCancelledError
+
+    manager = VisionManager(backend=make_backend(openai_server, model_id="gpt-image-1"))
+    asset = manager.edit_image("sketch", make_png(16, 16), extra={"partial_images": 1})
+    assert openai_server.last.form["stream"] == ["true"] and asset.data
+
+    def stop(event):
+        if event.phase == "preview":
+            raise GenerationCancelledError("enough")
+
+    with pytest.raises(GenerationCancelledError):
+        manager.generate_image("a fox", extra={"partial_images": 3}, on_progress=stop)

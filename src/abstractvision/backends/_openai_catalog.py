@@ -91,10 +91,10 @@ def parse_catalog(payload: Any, source: str, openai: bool) -> list[ProviderModel
 
 
 def filter_models(models: list[ProviderModelInfo], task: str | None, openai: bool) -> list[ProviderModelInfo]:
-    """Models fit for ``task``: advertised ones; unadvertised ones only on unknown endpoints."""
+    """Models fit for ``task``: advertised ones; entries with no hints at all only on unknown endpoints."""
     if task is None:
         return models
-    return [m for m in models if task in m.capabilities or (not m.capabilities and not openai)]
+    return [m for m in models if task in m.capabilities or (not openai and not _hint_words(m.raw))]
 
 
 __all__ = ["filter_models", "model_tasks", "parse_catalog"]
