@@ -47,14 +47,16 @@ def tasks_for_pipeline_class(class_name: str) -> tuple[str, ...]:
     return ("text_to_image",)
 
 
-def _latest_snapshot(repo_folder: Path) -> Path | None:
-    """The snapshot ``refs/main`` points to, else the newest snapshot holding a model_index.json."""
+def _latest_snapshot(repo_folder: Path, revision: str | None = None) -> Path | None:
+    """The snapshot ``refs/<revision or main>`` points to (or ``snapshots/<revision>`` for a commit
+    hash); without a revision and without ``refs/main``, the newest snapshot with a model_index.json."""
     snapshots = repo_folder / "snapshots"
-    ref = repo_folder / "refs" / "main"
-    if ref.is_file():
-        pinned = snapshots / ref.read_text("utf-8").strip()
-        if (pinned / "model_index.json").is_file():
-            return pinned
+    ref = repo_folder / "refs" / (revision or "main")
+    pinned = snapshots / ref.read_text("utf-8").strip() if ref.is_file() else snapshots / (revision or "-")
+    if (pinned / "model_index.json").is_file():
+        return pinned
+    if revision is not None:
+        return None
     candidates = [p for p in snapshots.glob("*") if (p / "model_index.json").is_file()]
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
@@ -67,15 +69,20 @@ def _read_index(snapshot: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and isinstance(data.get("_class_name"), str) else None
 
 
-def pipeline_folder(model_id: str, cache_dir: str | Path | None = None) -> Path | None:
-    """The folder holding ``model_index.json`` for a local pipeline folder or a cached repo id, else None."""
+def pipeline_folder(model_id: str, cache_dir: str | Path | None = None, revision: str | None = None) -> Path | None:
+    """The folder holding ``model_index.json`` for a local pipeline folder or a cached repo id, else None.
+
+    Why resolve the cache here instead of ``from_pretrained(repo_id, local_files_only=True)``:
+    huggingface_hub still opens a connection in that mode (it fetches an "agent harnesses"
+    registry to build its user agent), so cache-only loading hands Diffusers a plain folder.
+    """
     folder = Path(model_id).expanduser()
     if folder.is_dir():
         return folder if (folder / "model_index.json").is_file() else None
     if model_id.count("/") != 1:
         return None
     repo_folder = Path(cache_dir or default_hub_cache()).expanduser() / ("models--" + model_id.replace("/", "--"))
-    return _latest_snapshot(repo_folder) if repo_folder.is_dir() else None
+    return _latest_snapshot(repo_folder, revision) if repo_folder.is_dir() else None
 
 
 def size_multiple(folder: Path) -> int | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BackendNotConfiguredError, ModelNotAvailableError, OptionalDependencyMissingError
+from ._diffusers_catalog import pipeline_folder
 
 INSTALL_HINT = 'pip install "abstractvision[diffusers]"'
 
@@ -109,10 +110,9 @@ class LoadOptions:
     scheduler: str | None
 
 
-def not_cached_error(model_id: str, cause: BaseException | None = None) -> ModelNotAvailableError:
-    detail = f" ({cause})" if cause else ""
+def not_cached_error(model_id: str) -> ModelNotAvailableError:
     return ModelNotAvailableError(
-        f"model {model_id!r} is not in the local Hugging Face cache and downloads are off{detail}. "
+        f"model {model_id!r} is not in the local Hugging Face cache and downloads are off. "
         f"Download it once with `hf download {model_id}` (or `huggingface-cli download {model_id}`), "
         "or allow downloads: allow_download=True, --allow-download, or ABSTRACTVISION_DIFFUSERS_ALLOW_DOWNLOAD=1",
         model=model_id,
@@ -145,15 +145,19 @@ def load_pipeline(options: LoadOptions) -> Any:
     looks_local = path.exists() or model_id.startswith((".", "/", "~")) or model_id.endswith(SINGLE_FILE_SUFFIXES)
     if looks_local and not path.exists():
         raise ModelNotAvailableError(f"model path {str(path)!r} does not exist", model=model_id)
+    source = str(path) if looks_local else model_id
+    if not looks_local and not options.allow_download:
+        cached = pipeline_folder(model_id, options.cache_dir, options.revision)
+        if cached is None:
+            raise not_cached_error(model_id)
+        source = str(cached)
     try:
         if path.is_file():
-            pipe = diffusers.StableDiffusionPipeline.from_single_file(str(path), **kwargs)
+            pipe = diffusers.StableDiffusionPipeline.from_single_file(source, **kwargs)
         else:
-            pipe = diffusers.AutoPipelineForText2Image.from_pretrained(str(path) if looks_local else model_id, **kwargs)
+            pipe = diffusers.AutoPipelineForText2Image.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as exc:
-        if options.allow_download or looks_local:
-            raise ModelNotAvailableError(f"could not load model {model_id!r}: {exc}", model=model_id) from exc
-        raise not_cached_error(model_id) from exc
+        raise ModelNotAvailableError(f"could not load model {model_id!r}: {exc}", model=model_id) from exc
     if options.scheduler:
         pipe.scheduler = build_scheduler(diffusers, options.scheduler, pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)

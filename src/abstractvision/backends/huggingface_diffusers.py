@@ -124,6 +124,7 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
         self._pipelines: dict[str, Any] = {}  # "text_to_image" | "image_to_image" | "inpaint" -> pipeline
         self._dtype: Any = None
         self._device: str | None = None
+        self._force_fp32 = False  # set once a half-precision run came back NaN
 
     # ---- capabilities, catalog, lifecycle ---------------------------------------------------
     def get_capabilities(self) -> VisionBackendCapabilities:
@@ -208,6 +209,7 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
     # ---- the call -----------------------------------------------------------------------------
     def _generate(self, kind: str, request: Any, call: dict[str, Any], reporter: ProgressReporter) -> GeneratedAsset:
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        reporter.start(total_steps=request.steps)
         with self._lock:
             pipe = self._pipeline(kind, reporter)
             call.update(self._extra_args(pipe, request.extra))
@@ -216,11 +218,10 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
             guidance = request.guidance_scale
             call["guidance_scale"] = defaults.get("guidance_scale") if guidance is None else guidance
             call = {k: v for k, v in call.items() if v is not None}
-            reporter.start(total_steps=call["num_inference_steps"])
             images, done = self._call(pipe, call, seed, reporter)
             retried = self._needs_fp32_retry(images)
             if retried:
-                self._switch_to_fp32(pipe)
+                pipe = self._reload_in_fp32(kind)
                 images, done = self._call(pipe, call, seed, reporter)
             metadata = self._metadata(pipe, call, seed, retried)
         picture = pipe.numpy_to_pil(images)[0]
@@ -252,16 +253,19 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
 
         return bool(numpy.isnan(images).any() or images.max() <= 0)
 
-    def _switch_to_fp32(self, pipe: Any) -> None:
-        torch = sys.modules["torch"]
+    def _reload_in_fp32(self, kind: str) -> Any:
+        """Reload from disk in float32: converting the loaded half-precision weights back would keep
+        the values that already overflowed. The backend stays in float32 from then on."""
         warnings.warn(
             f"{self.config.model_id}: the {str(self._dtype).removeprefix('torch.')} result was NaN or all black; "
             "retrying in float32 (set torch_dtype='float32' to skip the half-precision attempt)",
             RuntimeWarning,
             stacklevel=4,
         )
-        pipe.to(dtype=torch.float32)  # modules are shared by every derived pipeline
-        self._dtype = torch.float32
+        self._force_fp32 = True
+        self._pipelines.clear()
+        gc.collect()
+        return self._pipeline(kind, None)
 
     def _metadata(self, pipe: Any, call: dict[str, Any], seed: int, retried: bool) -> dict[str, Any]:
         metadata = {
@@ -306,7 +310,7 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
                     reporter.report("load", message=f"loading {model_id} from the local cache")
             torch, _ = import_engine()
             device = resolve_device(torch, self.config.device)
-            dtype = resolve_dtype(torch, self.config.torch_dtype, device)
+            dtype = torch.float32 if self._force_fp32 else resolve_dtype(torch, self.config.torch_dtype, device)
             self._pipelines["text_to_image"] = load_pipeline(self._load_options(model_id, device, dtype))
             self._device, self._dtype = device, dtype
         if kind not in self._pipelines:
