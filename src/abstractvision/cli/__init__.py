@@ -18,6 +18,7 @@ from .. import __version__
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "cli": ("repl", "repl", "Alias of `repl`."),
     "config": ("config_cmd", "config", "Show the effective settings and where each came from."),
+    "demo": ("demo", "demo", "Offline smoke test: a tiny random-weight pipeline, text->image and image->image."),
     "i2i": ("generate", "i2i", "Edit an image (image_to_image; with --mask: inpainting)."),
     "i2v": ("generate", "i2v", "Animate an image into a video (image_to_video)."),
     "models": ("registry_cmds", "models", "List the models the capability registry knows."),
