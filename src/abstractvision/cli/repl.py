@@ -150,7 +150,10 @@ class Repl:
         if names is None:
             usage = " | ".join(" ".join(f"<{n}>" for n in form) or "(no arguments)" for form in forms)
             raise click.UsageError(f"/backend {provider} takes {usage}")
-        self.session.switch({"provider": provider, **dict(zip(names, rest, strict=True))})
+        given = dict(zip(names, rest, strict=True))
+        if given.get("api_key"):
+            _redact_history(given["api_key"])
+        self.session.switch({"provider": provider, **given})
         _ = self.session.backend  # built now, so a bad setting shows here and not at the first prompt
         click.echo(f"backend: {provider}")
 
@@ -271,6 +274,18 @@ class Repl:
             return None
         matches = [f"{c} " for c in sorted(candidates) if c.startswith(text)]  # Python sets no append char
         return matches[state] if state < len(matches) else None
+
+
+def _redact_history(secret: str) -> None:
+    """Keep an API key typed on a /backend line out of the history file."""
+    try:
+        import readline
+    except ImportError:
+        return
+    length = readline.get_current_history_length()
+    line = readline.get_history_item(length) if length else None
+    if line and secret in line:
+        readline.replace_history_item(length - 1, line.replace(secret, "***"))
 
 
 def _enable_readline(repl: Repl, history: Path) -> Callable[[], None]:
