@@ -62,7 +62,9 @@ def settings_from_flags(flags: Mapping[str, Any], provider: str | None) -> dict[
     return explicit
 
 
-def _options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def stack_options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """One decorator applying ``decorators`` in order (so shared option groups stay one name)."""
+
     def apply(func: Any) -> Any:
         for decorator in reversed(decorators):
             func = decorator(func)
@@ -71,7 +73,7 @@ def _options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return apply
 
 
-backend_options = _options(
+backend_options = stack_options(
     click.option("--provider", help="Backend: openai, diffusers, sdcpp or a plugin (env ABSTRACTVISION_PROVIDER)."),
     click.option("--model", help="Model id (OpenAI, Diffusers) or model file (sdcpp); optional for some backends."),
     click.option("--base-url", help="OpenAI-compatible service URL, e.g. http://127.0.0.1:8000/v1."),
@@ -136,10 +138,10 @@ def generation_options(command: str) -> Callable[[Any], Any]:
         for decls, kwargs, excluded in _GENERATION_OPTIONS.values()
         if command not in excluded
     ]
-    return _options(*decorators)
+    return stack_options(*decorators)
 
 
-output_options = _options(
+output_options = stack_options(
     click.option("-o", "--output", type=click.Path(), help="File or directory to write; default: the asset store."),
     click.option("--open", "open_result", is_flag=True, help="Open the result with the system viewer."),
     click.option("--cap-model", help="Refuse tasks the capability registry says this model cannot do."),
@@ -181,4 +183,5 @@ __all__ = [
     "parse_param",
     "parse_seeds",
     "settings_from_flags",
+    "stack_options",
 ]

@@ -20,6 +20,7 @@ from ._options import (
     output_options,
     parse_param,
     parse_seeds,
+    stack_options,
 )
 from ._session import BackendSession
 
@@ -42,13 +43,7 @@ def _image_options(command: str) -> Any:
         decorators.append(click.option("--image", required=True, type=image_type, help="Input image file."))
     if command == "i2i":
         decorators.append(click.option("--mask", type=image_type, help="Mask image: white areas are repainted."))
-
-    def apply(func: Any) -> Any:
-        for decorator in reversed(decorators):
-            func = decorator(func)
-        return func
-
-    return apply
+    return stack_options(*decorators)
 
 
 def make_task_command(command: str, *, with_backend: bool = True) -> click.Command:
