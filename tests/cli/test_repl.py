@@ -214,3 +214,14 @@ def test_repl_through_a_pseudo_terminal(cli_env, tmp_path):
     assert len(list(out.glob("t2i-*.png"))) == 2
     history = Path(cli_env["XDG_DATA_HOME"]) / "abstractvision" / "repl_history"
     assert "/backend echo2" in history.read_text()
+
+
+def test_the_environment_backend_is_used_until_switched(cli_env):
+    term = Terminal([sys.executable, "-m", "abstractvision", "repl"], {**cli_env, "ABSTRACTVISION_PROVIDER": "echo"})
+    term.expect(r"abstractvision \(echo\)> $")
+    term.send("/config\n")
+    assert re.search(r"provider\s*│\s*echo\s*│\s*env ABSTRACTVISION_PROVIDER", term.expect(PROMPT))
+    term.send("cat -q\n")
+    assert cli_env["ABSTRACTVISION_STORE_DIR"] in term.expect(PROMPT)  # generated on the env's backend
+    term.send("\x04")  # Ctrl-D leaves like /exit
+    assert term.wait() == 0

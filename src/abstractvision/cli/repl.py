@@ -63,9 +63,11 @@ def history_path() -> Path:
 class Repl:
     """The session: ``handle(line)`` runs one line and returns ``False`` when the user quits."""
 
-    def __init__(self, session: BackendSession | None = None, *, debug: bool = False):
+    def __init__(self, session: BackendSession | None = None, *, debug: bool = False, provider: str | None = None):
         self.session = session or BackendSession()
         self.debug = debug
+        #: the backend's name for the prompt (the environment's until /backend switches)
+        self.provider = provider or self.session.flags.get("provider")
         self.defaults: dict[str, Any] = {}
         self.task_commands = {name: make_task_command(name, with_backend=False) for name in TASK_COMMANDS}
         self.handlers: dict[str, Callable[[list[str]], bool | None]] = {
@@ -90,8 +92,7 @@ class Repl:
     # ---- the loop ------------------------------------------------------------------------------
     @property
     def prompt(self) -> str:
-        provider = self.session.flags.get("provider") or "no backend"
-        return f"abstractvision ({provider})> "
+        return f"abstractvision ({self.provider or 'no backend'})> "
 
     def loop(self, read: Callable[[str], str] = input) -> None:
         click.echo("abstractvision REPL: /help lists the commands, /exit quits.")
@@ -140,7 +141,7 @@ class Repl:
     def do_backend(self, args: list[str]) -> None:
         if not args:
             state = "loaded" if self.session.loaded else "not loaded yet"
-            click.echo(f"backend: {self.session.flags.get('provider') or 'none'} ({state})")
+            click.echo(f"backend: {self.provider or 'none'} ({state})")
             return
         from ..backends import canonical_backend_name
 
@@ -154,6 +155,7 @@ class Repl:
         if given.get("api_key"):
             _redact_history(given["api_key"])
         self.session.switch({"provider": provider, **given})
+        self.provider = provider
         _ = self.session.backend  # built now, so a bad setting shows here and not at the first prompt
         click.echo(f"backend: {provider}")
 
@@ -316,15 +318,10 @@ def repl(ctx: click.Context) -> None:
 
     A backend from the environment (ABSTRACTVISION_PROVIDER, ...) is used until /backend switches.
     """
+    from ..config import load_settings
     from ._errors import debug_enabled
 
-    session = BackendSession()
-    from ..config import load_settings
-
-    provider = load_settings().provider
-    if provider:
-        session.flags["provider"] = provider
-    shell = Repl(session, debug=debug_enabled(ctx))
+    shell = Repl(BackendSession(), debug=debug_enabled(ctx), provider=load_settings().provider)
     save_history = _enable_readline(shell, history_path())
     try:
         shell.loop()
