@@ -123,3 +123,24 @@ def test_repl_switches_from_a_service_to_another_backend(cli_env, openai_server,
     assert KEY not in term.output.replace(f"/backend openai {openai_server.base_url} {KEY}", "")
     history = (Path(cli_env["XDG_DATA_HOME"]) / "abstractvision" / "repl_history").read_text()
     assert f"/backend openai {openai_server.base_url} *** sd-local" in history and KEY not in history
+
+
+def test_t2v_and_i2v_write_videos_from_a_service_with_video_routes(invoke, openai_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("ABSTRACTVISION_TEXT_TO_VIDEO_PATH", "/video/generations")
+    monkeypatch.setenv("ABSTRACTVISION_IMAGE_TO_VIDEO_PATH", "/video/image-to-video")
+    result = invoke(
+        "t2v", "a storm", *_openai(openai_server, "--model", "wan-video"), "--num-frames", "9", "-o", f"{tmp_path}/"
+    )
+    assert result.exit_code == 0, result.output
+    [video] = list(tmp_path.glob("t2v-*.mp4"))
+    assert video.read_bytes()[4:8] == b"ftyp"
+    assert openai_server.requests_to("/video/generations")[-1].json["prompt"] == "a storm"
+    image = tmp_path / "still.png"
+    image.write_bytes(make_png(32, 32))
+    result = invoke(
+        "i2v", "--image", str(image), "slow zoom", *_openai(openai_server), "-o", str(tmp_path / "v"), "--json"
+    )
+    assert result.exit_code == 0, result.output
+    [asset] = json.loads(result.stdout)["assets"]
+    assert asset["mime_type"] == "video/mp4" and asset["path"] == str(tmp_path / "v.mp4")
+    assert openai_server.requests_to("/video/image-to-video")
