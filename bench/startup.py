@@ -6,7 +6,8 @@ Each measurement is a fresh process, timed from spawn to exit, and the variants 
 (A, B, C, A, B, C, ...) so that machine noise hits them alike. The baseline is the bare
 interpreter (``python -c pass``), measured in the same run; the report gives medians, what each
 command adds over the bare interpreter, and the ratio. A one-shot ``t2i`` against a loopback
-OpenAI-shaped server (the test suite's fixture server) is timed when the OpenAI backend is present.
+OpenAI-shaped server (the test suite's fixture server) is timed when the OpenAI backend is present,
+against the raw engine: the same request made by a bare ``httpx.post`` script.
 
 Budgets (issue 6): ``import abstractvision`` < 50 ms, ``abstractvision --help`` < 100 ms,
 one-shot ``t2i`` against a loopback server < 300 ms wall, and no heavy module imported by
@@ -55,8 +56,9 @@ def heavy_modules_after_help(env: dict[str, str]) -> list[str]:
     return [m for m in line.removeprefix("HEAVY:").split(",") if m]
 
 
-def loopback_t2i(env: dict[str, str], store: str) -> tuple[list[str], object] | None:
-    """argv of a one-shot t2i against the test suite's loopback server, and the server; None if unavailable."""
+def loopback_t2i(env: dict[str, str], store: str) -> tuple[list[str], list[str], object] | None:
+    """argv of a one-shot t2i against the test suite's loopback server, argv of the same request made
+    with bare httpx (the raw engine), and the server; None when the OpenAI backend is unavailable."""
     sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
     try:
         import abstractvision.backends.openai_compatible  # noqa: F401
@@ -68,7 +70,13 @@ def loopback_t2i(env: dict[str, str], store: str) -> tuple[list[str], object] | 
     argv = [sys.executable, "-m", "abstractvision", "t2i", "a lighthouse", "--provider", "openai"]
     argv += ["--base-url", server.base_url, "--api-key", "sk-bench", "--model", "gpt-image-1", "-q"]
     argv += ["-o", os.path.join(store, "bench.png")]
-    return argv, server
+    raw = (
+        "import base64, httpx\n"
+        f"r = httpx.post({server.base_url + '/images/generations'!r}, headers={{'Authorization': 'Bearer sk-bench'}},"
+        " json={'model': 'gpt-image-1', 'prompt': 'a lighthouse'}, timeout=30)\n"
+        f"open({os.path.join(store, 'raw.png')!r}, 'wb').write(base64.b64decode(r.json()['data'][0]['b64_json']))"
+    )
+    return argv, [sys.executable, "-c", raw], server
 
 
 def main() -> None:
@@ -85,6 +93,7 @@ def main() -> None:
         }
         loopback = loopback_t2i(env, store)
         if loopback is not None:
+            variants["httpx.post, same request (raw engine)"] = loopback[1]
             variants["abstractvision t2i (loopback)"] = loopback[0]
         times: dict[str, list[float]] = {name: [] for name in variants}
         try:
@@ -95,7 +104,7 @@ def main() -> None:
                     times[name].append(_time(argv, env))
         finally:
             if loopback is not None:
-                loopback[1].close()
+                loopback[2].close()
     baseline = statistics.median(times["python -c pass (baseline)"])
     print(f"{args.runs} runs each, interleaved; Python {sys.version.split()[0]} on {sys.platform}")
     print("| command | median ms | over bare python ms | ratio to bare python | budget ms |")
@@ -108,6 +117,10 @@ def main() -> None:
             failed.append(name)
         shown_budget = f"< {budget}" if budget else "-"
         print(f"| `{name}` | {median:.1f} | {median - baseline:.1f} | {median / baseline:.2f} | {shown_budget} |")
+    if loopback is not None:
+        raw = statistics.median(times["httpx.post, same request (raw engine)"])
+        cli = statistics.median(times["abstractvision t2i (loopback)"])
+        print(f"\n`abstractvision t2i` over bare httpx: {cli - raw:.1f} ms ({cli / raw:.2f}x)")
     heavy = heavy_modules_after_help(env)
     print(f"\nheavy modules imported by `abstractvision --help`: {', '.join(heavy) or 'none'}")
     if failed or heavy:
