@@ -59,11 +59,11 @@ def make_task_command(command: str, *, with_backend: bool = True) -> click.Comma
         finally:
             session.close()
 
-    func: Any = callback
-    func = output_options(func)
-    func = generation_options(command)(func)
+    func: Any = callback  # decorators apply bottom-up: --help lists image, generation, output, backend options
     if with_backend:
         func = backend_options(func)
+    func = output_options(func)
+    func = generation_options(command)(func)
     func = _image_options(command)(func)
     prompt_required = command != "i2v"
     func = click.argument("prompt", nargs=-1, required=prompt_required)(func)
