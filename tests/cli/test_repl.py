@@ -16,6 +16,7 @@ from cli_backends import FAILING_SEED
 
 from abstractvision.cli._session import BackendSession
 from abstractvision.cli.repl import Repl
+from abstractvision.media import read_png_metadata
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
 
@@ -44,6 +45,9 @@ def test_session_switches_sets_defaults_generates_fails_and_goes_on(shell, capsy
     [asset] = json.loads(capsys.readouterr().out)["assets"]
     assert asset["metadata"]["request"]["steps"] == 3 and asset["metadata"]["request"]["seed"] == 5
     assert asset["metadata"]["backend"] == "echo2"
+    assert shell.handle("a cat's toy")  # an apostrophe in a bare prompt is text, not shell quoting
+    made = Path(capsys.readouterr().out.strip()).read_bytes()
+    assert read_png_metadata(made)["request"]["prompt"] == "a cat's toy"
     assert shell.handle("/exit") is False
 
 

@@ -114,8 +114,10 @@ class Repl:
         try:
             words = shlex.split(line)
         except ValueError as exc:
-            click.echo(f"error: {exc}", err=True)
-            return True
+            if line.lstrip().startswith("/"):
+                click.echo(f"error: {exc}", err=True)
+                return True
+            words = [line.strip()]  # a bare prompt such as: a cat's toy
         if not words:
             return True
         if not words[0].startswith("/"):
