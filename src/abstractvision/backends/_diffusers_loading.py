@@ -9,6 +9,8 @@ legitimately use the hub.
 
 from __future__ import annotations
 
+import ctypes
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,12 +204,24 @@ def _gpu_memory(torch: Any) -> int:
 
 
 def release_accelerator_memory(torch: Any) -> None:
-    """Return cached allocator blocks to the driver, so an unload is visible to other processes."""
+    """Return cached allocator blocks to the driver (and freed heap to the OS), so an unload is
+    visible to other processes: glibc keeps freed weight and activation buffers in its arenas
+    until asked to trim them."""
+    _trim_c_heap()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     mps = getattr(torch, "mps", None)
     if mps is not None and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         mps.empty_cache()
+
+
+def _trim_c_heap() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl): nothing to trim
+        pass
 
 
 __all__ = [
