@@ -33,6 +33,7 @@ from typing import Any
 from ..errors import (
     AbstractVisionError,
     BackendNotConfiguredError,
+    CapabilityNotSupportedError,
     EngineError,
     InvalidRequestError,
     UnknownModelError,
@@ -325,8 +326,6 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
         try:
             pipe = auto.from_pipe(base)
         except ValueError as exc:
-            from ..errors import CapabilityNotSupportedError
-
             task = "inpainting" if kind == "inpaint" else "image_to_image"
             raise CapabilityNotSupportedError(
                 f"{type(base).__name__} ({self.config.model_id}) has no {task} pipeline in Diffusers: {exc}"
