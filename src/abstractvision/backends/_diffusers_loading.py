@@ -75,7 +75,8 @@ def resolve_device(torch: Any, device: str) -> str:
 
 
 def resolve_dtype(torch: Any, torch_dtype: str, device: str) -> Any:
-    """``auto``: half precision on GPUs (bfloat16 where supported, else float16), float32 on CPU."""
+    """``auto``: float16 on GPUs (``auto_retry_fp32`` catches overflow; pass ``bfloat16`` for FLUX-class
+    models), float32 on CPU."""
     if torch_dtype not in DTYPE_NAMES:
         raise BackendNotConfiguredError(
             f"torch_dtype={torch_dtype!r} is not one of {', '.join(DTYPE_NAMES)} "
@@ -83,11 +84,7 @@ def resolve_dtype(torch: Any, torch_dtype: str, device: str) -> Any:
         )
     if torch_dtype != "auto":
         return getattr(torch, torch_dtype)
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.startswith("mps"):
-        return torch.float16
-    return torch.float32
+    return torch.float16 if device.startswith(("cuda", "mps")) else torch.float32
 
 
 def generator_device(device: str) -> str:

@@ -75,7 +75,7 @@ class HuggingFaceDiffusersBackendConfig:
 
     ``model_id``: a hub repo id (``runwayml/stable-diffusion-v1-5``), a local pipeline folder, or a
     single-file ``.safetensors``/``.ckpt`` checkpoint. ``device``/``torch_dtype`` ``auto``: cuda, then
-    mps, then cpu; half precision on GPUs, float32 on CPU. ``allow_download`` (default off) lets the
+    mps, then cpu; float16 on GPUs, float32 on CPU. ``allow_download`` (default off) lets the
     hub download a model that is not cached. ``auto_retry_fp32`` reruns a NaN or all-black
     half-precision result in float32. ``cpu_offload``: ``auto`` | ``model`` | ``sequential`` | ``none``
     (CUDA only; ``auto`` offloads on GPUs under 12 GiB). ``scheduler``: an alias (``euler``,
