@@ -44,28 +44,35 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def backend_for(folder: Path):
+#: device -> torch dtype name used on both sides (half precision on GPUs, as the backend's "auto")
+DTYPES = {"cpu": "float32", "cuda": "float16"}
+
+
+def backend_for(folder: Path, device: str = "cpu"):
     from abstractvision.backends.huggingface_diffusers import (
         HuggingFaceDiffusersBackendConfig,
         HuggingFaceDiffusersVisionBackend,
     )
 
-    config = HuggingFaceDiffusersBackendConfig(model_id=str(folder), device="cpu", torch_dtype="float32")
+    config = HuggingFaceDiffusersBackendConfig(
+        model_id=str(folder), device=device, torch_dtype=DTYPES[device], cpu_offload="none"
+    )
     return HuggingFaceDiffusersVisionBackend(config=config)
 
 
-def time_case(folder: Path, size: int, steps: int, rounds: int) -> dict:
+def time_case(folder: Path, size: int, steps: int, rounds: int, device: str = "cpu") -> dict:
     import torch
     from diffusers import AutoPipelineForText2Image
 
     from abstractvision import VisionManager
 
-    raw = AutoPipelineForText2Image.from_pretrained(str(folder), local_files_only=True)
+    dtype = getattr(torch, DTYPES[device])
+    raw = AutoPipelineForText2Image.from_pretrained(str(folder), local_files_only=True, torch_dtype=dtype).to(device)
     raw.set_progress_bar_config(disable=True)
-    manager = VisionManager(backend=backend_for(folder))
+    manager = VisionManager(backend=backend_for(folder, device))
 
     def raw_call(seed: int) -> bytes:
-        generator = torch.Generator("cpu").manual_seed(seed)
+        generator = torch.Generator(device).manual_seed(seed)
         image = raw(PROMPT, width=size, height=size, num_inference_steps=steps, generator=generator).images[0]
         buffer = io.BytesIO()
         image.save(buffer, format="PNG", compress_level=1)
@@ -133,6 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both sides (1: least noise)")
+    parser.add_argument("--device", choices=sorted(DTYPES), default="cpu", help="cuda: timings only, float16")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     import torch
@@ -149,15 +157,18 @@ def main() -> None:
             label: build_random_pipeline(Path(scratch) / f"scale{scale}", scale=scale) for label, scale, *_ in CASES
         }
         large = build_random_pipeline(Path(scratch) / f"scale{MEMORY_SCALE}", scale=MEMORY_SCALE)
+        print(f"device: {args.device} ({DTYPES[args.device]})")
         print("| pipeline | size, steps | raw pipeline + PNG (median) | backend via VisionManager (median) | ratio |")
         print("|---|---|---|---|---|")
         for label, _scale, size, steps in CASES:
             rounds = args.rounds if label == "tiny" else max(5, args.rounds // 2)
-            r = time_case(folders[label], size, steps, rounds)
+            r = time_case(folders[label], size, steps, rounds, args.device)
             print(
                 f"| {label} | {size}x{size}, {steps} | {r['raw_s'] * 1000:.1f} ms | {r['backend_s'] * 1000:.1f} ms "
                 f"| {r['ratio']:.3f} |"
             )
+        if args.device != "cpu":
+            return  # the memory figures are process RSS: CPU runs only
         weights = sum(f.stat().st_size for f in large.rglob("*.safetensors"))
         alone = measure_memory(large, folders["tiny"], "t2i", args.threads)
         chained = measure_memory(large, folders["tiny"], "all", args.threads)
