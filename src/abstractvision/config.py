@@ -144,6 +144,17 @@ def env_var_names() -> dict[str, tuple[str, ...]]:
     return {f.name: f.metadata["env"] for f in _setting_fields()}
 
 
+def parse_setting(name: str, raw: Any, label: str) -> Any:
+    """Parse a setting that arrived as text from somewhere other than the environment.
+
+    Why: host frameworks (AbstractCore's server) hand over their config keys as env-shaped strings
+    (``"30"``, ``"1"``); they must be parsed exactly like the variable would be, with errors that
+    name the host's key (``label``). Non-string values are returned unchanged.
+    """
+    f = {f.name: f for f in _setting_fields()}[name]
+    return f.metadata["parse"](raw, label) if isinstance(raw, str) else raw
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **explicit: Any) -> Settings:
     """Read the environment (``os.environ`` unless given) under the explicit values.
 
@@ -169,4 +180,4 @@ def load_settings(environ: Mapping[str, str] | None = None, **explicit: Any) -> 
     return Settings(**values, sources=sources)
 
 
-__all__ = ["Settings", "env_var_names", "load_settings", "redact"]
+__all__ = ["Settings", "env_var_names", "load_settings", "parse_setting", "redact"]
