@@ -133,3 +133,18 @@ def test_openai_compatible_without_a_base_url_says_what_to_set():
 def test_the_api_key_never_shows_in_the_plan_repr():
     plan = resolve_backend_plan({"vision_base_url": "http://127.0.0.1:9/v1", "vision_api_key": "sk-secret-123"})
     assert "sk-secret-123" not in repr(plan)
+
+
+def test_abstractcore_server_variables_are_fallbacks_below_abstractvision_ones():
+    environ = {
+        "ABSTRACTCORE_VISION_SDCPP_VAE": "/core/vae.safetensors",
+        "ABSTRACTCORE_VISION_DEVICE": "cpu",
+        "ABSTRACTCORE_VISION_MODEL_DIR": "/core/models",
+        "ABSTRACTVISION_SDCPP_LLM": "/av/llm.gguf",
+        "ABSTRACTCORE_VISION_SDCPP_LLM": "/core/llm.gguf",
+    }
+    settings = resolve_backend_plan({"vision_backend": "sdcpp"}, environ=environ).settings
+    assert settings.sdcpp_vae == "/core/vae.safetensors"
+    assert settings.diffusers_device == "cpu"
+    assert settings.sdcpp_models_dir == "/core/models"
+    assert settings.sdcpp_llm == "/av/llm.gguf"
