@@ -102,12 +102,20 @@ def test_vision_backend_wins_over_its_alias():
 
 
 @pytest.mark.parametrize("unset", [None, "auto"])
-def test_no_backend_means_openai_compatible_with_a_base_url_else_openai(unset):
+def test_no_backend_means_the_configured_service_and_never_a_paid_api_by_surprise(unset):
     config = {} if unset is None else {"vision_backend": unset}
-    assert resolve_backend_plan(config, environ={}).provider == "openai"
     with_url = resolve_backend_plan({**config, "vision_base_url": "http://127.0.0.1:9/v1"}, environ={})
     assert with_url.provider == "openai"
-    assert with_url.settings.base_url == "http://127.0.0.1:9/v1"
+    assert with_url.settings.base_url == "http://127.0.0.1:9/v1" and "base_url" not in with_url.overrides
+    with pytest.raises(BackendNotConfiguredError, match="vision_base_url"):
+        resolve_backend_plan(config, environ={})
+
+
+def test_naming_openai_without_a_base_url_means_openais_own_api():
+    plan = resolve_backend_plan({"vision_backend": "openai"}, environ={"OPENAI_API_KEY": "sk-x"})
+    assert plan.overrides == {"base_url": "https://api.openai.com/v1"}
+    env_url = resolve_backend_plan({"vision_backend": "openai"}, environ={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert "base_url" not in env_url.overrides
 
 
 def test_an_unknown_owner_backend_names_the_key_and_the_accepted_values():

@@ -51,6 +51,9 @@ OWNER_KEYS: dict[str, str] = {
 #: Backend config field that holds the model, where it is not ``model_id``.
 _MODEL_FIELD = {"sdcpp": "model"}
 
+#: Where ``vision_backend="openai"`` goes when no base URL is configured: OpenAI's own API.
+OPENAI_API_BASE_URL = "https://api.openai.com/v1"
+
 #: Backends that run on a remote service: nothing of theirs is ever resident in this process.
 REMOTE_BACKENDS = frozenset({"openai"})
 
@@ -133,16 +136,20 @@ def resolve_backend_plan(
     settings = load_settings(environ, **explicit)
     requested = (settings.provider or "").strip().lower()
     source = backend_key or settings.source("provider").removeprefix("env:")
-    if requested in _UNSET_BACKENDS:
+    chosen = requested not in _UNSET_BACKENDS
+    if not chosen:
         requested = "openai-compatible" if settings.base_url else "openai"
         source = "vision_backend"
     provider = _canonical(requested, source)
-    if requested.replace("_", "-") == "openai-compatible" and not settings.base_url:
-        raise BackendNotConfiguredError(
-            f"{source}={requested!r} needs the service's base URL: set vision_base_url in the owner config "
-            "(create_llm(..., vision_base_url='http://host:port/v1')) or ABSTRACTVISION_BASE_URL / OPENAI_BASE_URL"
-        )
     overrides = {}
+    if provider == "openai" and not settings.base_url:
+        if requested != "openai" or not chosen:  # only a user who named OpenAI gets OpenAI's paid API
+            raise BackendNotConfiguredError(
+                f"{source}={requested!r} needs the service's base URL: set vision_base_url in the owner config "
+                "(create_llm(..., vision_base_url='http://host:port/v1')) or ABSTRACTVISION_BASE_URL / "
+                "OPENAI_BASE_URL; or set vision_backend='openai' for OpenAI's own API"
+            )
+        overrides["base_url"] = OPENAI_API_BASE_URL
     if "model_id" in explicit and provider != "sdcpp":
         # An owner's model beats a backend-specific variable (ABSTRACTVISION_DIFFUSERS_MODEL) too.
         overrides[model_field(provider)] = explicit["model_id"]
@@ -164,6 +171,7 @@ __all__ = [
     "ACCEPTED_BACKENDS",
     "BACKEND_KEYS",
     "CONFIG_HINT",
+    "OPENAI_API_BASE_URL",
     "OWNER_KEYS",
     "REMOTE_BACKENDS",
     "VisionBackendPlan",

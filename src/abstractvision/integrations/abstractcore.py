@@ -51,7 +51,7 @@ class AbstractVisionCapability:
         self._managers: dict[tuple[str, str | None], VisionManager] = {}
         self._resident: dict[tuple[str, str | None], float] = {}
         self._lock = threading.Lock()
-        self._manager(None, None)  # build the default backend now: a missing extra fails at creation
+        self.manager(None, None)  # build the default backend now: a missing extra fails at creation
 
     @classmethod
     def from_owner(cls, owner: Any, *, backend_id: str = DEFAULT_BACKEND_ID) -> AbstractVisionCapability:
@@ -73,7 +73,12 @@ class AbstractVisionCapability:
             chosen = None
         return name, chosen
 
-    def _manager(self, provider: Any, model: Any) -> VisionManager:
+    def manager(self, provider: Any = None, model: Any = None) -> VisionManager:
+        """The :class:`VisionManager` serving a route (default: the configured backend and model).
+
+        For hosts that want the library's own API (async, ``generate_angles``, agent tools) on the
+        backend AbstractCore configured.
+        """
         key = self._route_key(provider, model)
         with self._lock:
             manager = self._managers.get(key)
@@ -94,7 +99,7 @@ class AbstractVisionCapability:
         """Route, read inputs, run ``VisionManager.<method>`` and deliver bytes or refs."""
         store = as_media_store(kwargs.pop("artifact_store", None))
         output = {name: kwargs.pop(name, None) for name in ("run_id", "tags", "metadata")}
-        manager = self._manager(kwargs.pop("provider", None), kwargs.pop("model", None))
+        manager = self.manager(kwargs.pop("provider", None), kwargs.pop("model", None))
         args = [load_input(value, "image", store) if i in image_fields else value for i, value in enumerate(args)]
         for name in image_fields:
             if isinstance(name, str) and kwargs.get(name) is not None:
@@ -156,7 +161,7 @@ class AbstractVisionCapability:
     def list_provider_models(self, *, task: str | None = None) -> list[dict[str, Any]]:
         """The configured backend's catalog as plain dicts, only models fit for ``task`` when given."""
         provider = self._plan.provider
-        models = self._manager(None, None).list_provider_models(task=task)
+        models = self.manager(None, None).list_provider_models(task=task)
         out = []
         for info in models:
             tasks = list(info.capabilities)
@@ -191,7 +196,7 @@ class AbstractVisionCapability:
         """
         request = dict(request or {})
         key = self._route_key(request.get("provider"), request.get("model"))
-        manager = self._manager(*key)
+        manager = self.manager(*key)
         if key[0] in REMOTE_BACKENDS:
             return self._record(key, loaded=False, reason="a remote service: nothing is resident in this process")
         loaded_new = key not in self._resident
