@@ -15,7 +15,9 @@ import click
 from .. import __version__
 
 #: command name -> (module under abstractvision.cli, attribute, one-line help shown by --help)
-COMMANDS: dict[str, tuple[str, str, str]] = {}
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("demo", "demo", "Offline smoke test: a tiny random-weight pipeline, text->image and image->image."),
+}
 
 
 class LazyGroup(click.Group):

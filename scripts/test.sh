@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up everything the test suite needs, then run all of it (the README's test command, and CI's).
+#
+#   bash scripts/test.sh            # whole suite, real engines included (what CI runs)
+#   bash scripts/test.sh -m "not slow"   # the fast subset; extra arguments go to pytest
+#
+# What it does, idempotently: a virtual environment in .venv (override with VENV=...), torch 2.13.0
+# installed *before* anything that depends on torch (so no multi-GB CUDA build is pulled in), this
+# checkout with its [diffusers,test,dev] extras, the real stable-diffusion.cpp engine (bindings +
+# sd-cli, built once from PyPI's source package and cached under ~/.cache/abstractvision/sdcpp),
+# and AbstractCore for the integration tests (without its dependencies: it pins an older
+# published abstractvision). Then ruff, then pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv="${VENV:-.venv}"
+python="${PYTHON:-python3}"
+if [ ! -x "$venv/bin/python" ]; then
+  "$python" -m venv "$venv"
+fi
+py="$venv/bin/python"
+# pip, quiet; on failure its whole log is shown and the script stops.
+pip() {
+  local log status=0
+  log=$(mktemp)
+  "$py" -m pip --disable-pip-version-check -q "$@" >"$log" 2>&1 || status=$?
+  [ "$status" -eq 0 ] || cat "$log" >&2
+  rm -f "$log"
+  return "$status"
+}
+pip install "torch==2.13.0"
+pip install -e ".[diffusers,test,dev]"
+"$py" -c "import torch, diffusers, abstractvision" >/dev/null
+PYTHON="$py" bash scripts/build_sdcpp.sh >/dev/null  # the sd.cpp test fixtures find the cached build
+pip install --no-deps "abstractcore==2.30.*"
+pip install "pydantic>=2"
+"$venv/bin/ruff" check src tests bench
+"$venv/bin/ruff" format --check src tests bench
+exec "$py" -m pytest "$@"

@@ -1,0 +1,131 @@
+"""The Diffusers pipelines already on this machine: a scan of the Hugging Face hub cache.
+
+Why a file scan and not ``huggingface_hub.scan_cache_dir`` or ``import diffusers``: listing the
+catalog must be cheap and must never reach the network; reading ``model_index.json`` from each
+``models--org--name/snapshots/<rev>/`` folder is enough to know the pipeline class, and the class
+name says which tasks it serves.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..types import ProviderModelInfo
+
+#: Pipeline families whose text-to-image pipeline also serves image-to-image and inpainting through
+#: ``AutoPipelineForImage2Image`` / ``AutoPipelineForInpainting`` (``from_pipe``).
+_EDITABLE_FAMILIES = (
+    "StableDiffusionPipeline",
+    "StableDiffusionXLPipeline",
+    "StableDiffusion3Pipeline",
+    "FluxPipeline",
+    "KandinskyV22Pipeline",
+    "LatentConsistencyModelPipeline",
+)
+
+#: Words in a class name that mean "not an image pipeline this backend runs".
+_NOT_IMAGE = ("Video", "Audio", "AnimateDiff", "I2VGen", "Wan", "Music", "Upscale", "Prior", "Controlnet", "ControlNet")
+
+
+def default_hub_cache() -> Path:
+    """The hub cache Diffusers reads (``HF_HUB_CACHE``/``HF_HOME`` resolved by huggingface_hub)."""
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def tasks_for_pipeline_class(class_name: str) -> tuple[str, ...]:
+    """The abstractvision tasks a Diffusers pipeline class serves; ``()`` for anything else."""
+    if not class_name.endswith("Pipeline") or any(word in class_name for word in _NOT_IMAGE):
+        return ()
+    if "Img2Img" in class_name or "Image2Image" in class_name or "Inpaint" in class_name:
+        return ("image_to_image",)
+    if class_name in _EDITABLE_FAMILIES:
+        return ("text_to_image", "image_to_image")
+    return ("text_to_image",)
+
+
+def _latest_snapshot(repo_folder: Path, revision: str | None = None) -> Path | None:
+    """The snapshot ``refs/<revision or main>`` points to (or ``snapshots/<revision>`` for a commit
+    hash); without a revision and without ``refs/main``, the newest snapshot with a model_index.json."""
+    snapshots = repo_folder / "snapshots"
+    ref = repo_folder / "refs" / (revision or "main")
+    pinned = snapshots / ref.read_text("utf-8").strip() if ref.is_file() else snapshots / (revision or "-")
+    if (pinned / "model_index.json").is_file():
+        return pinned
+    if revision is not None:
+        return None
+    candidates = [p for p in snapshots.glob("*") if (p / "model_index.json").is_file()]
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def _read_index(snapshot: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((snapshot / "model_index.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("_class_name"), str) else None
+
+
+def pipeline_folder(model_id: str, cache_dir: str | Path | None = None, revision: str | None = None) -> Path | None:
+    """The folder holding ``model_index.json`` for a local pipeline folder or a cached repo id, else None.
+
+    Why resolve the cache here instead of ``from_pretrained(repo_id, local_files_only=True)``:
+    huggingface_hub still opens a connection in that mode (it fetches an "agent harnesses"
+    registry to build its user agent), so cache-only loading hands Diffusers a plain folder.
+    """
+    folder = Path(model_id).expanduser()
+    if folder.is_dir():
+        return folder if (folder / "model_index.json").is_file() else None
+    if model_id.count("/") != 1:
+        return None
+    repo_folder = Path(cache_dir or default_hub_cache()).expanduser() / ("models--" + model_id.replace("/", "--"))
+    return _latest_snapshot(repo_folder, revision) if repo_folder.is_dir() else None
+
+
+def size_multiple(folder: Path) -> int | None:
+    """What width and height must be multiples of, read from the pipeline's files (None: unknown).
+
+    The VAE downsamples by ``2 ** (len(block_out_channels) - 1)``; pipelines that pack 2x2 latent
+    patches (the Flux family) need twice that.
+    """
+    index = _read_index(folder)
+    try:
+        vae = json.loads((folder / "vae" / "config.json").read_text("utf-8"))
+        factor = 2 ** (len(vae["block_out_channels"]) - 1)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    packed = index is not None and index["_class_name"].startswith("Flux")
+    return factor * 2 if packed else factor
+
+
+def list_cached_pipelines(cache_dir: str | Path | None = None, task: str | None = None) -> list[ProviderModelInfo]:
+    """Every cached Diffusers pipeline (optionally only those serving ``task``), sorted by id."""
+    root = Path(cache_dir or default_hub_cache()).expanduser()
+    if not root.is_dir():
+        return []
+    found: list[ProviderModelInfo] = []
+    for repo_folder in sorted(root.glob("models--*")):
+        snapshot = _latest_snapshot(repo_folder)
+        index = _read_index(snapshot) if snapshot is not None else None
+        if index is None:
+            continue
+        tasks = tasks_for_pipeline_class(index["_class_name"])
+        if not tasks or (task is not None and task not in tasks):
+            continue
+        model_id = repo_folder.name[len("models--") :].replace("--", "/", 1)
+        found.append(
+            ProviderModelInfo(
+                id=model_id,
+                object="diffusers_pipeline",
+                owned_by=model_id.split("/")[0],
+                capabilities=tasks,
+                raw={"class_name": index["_class_name"], "snapshot": str(snapshot)},
+            )
+        )
+    return found
+
+
+__all__ = ["default_hub_cache", "list_cached_pipelines", "pipeline_folder", "size_multiple", "tasks_for_pipeline_class"]

@@ -1,0 +1,229 @@
+"""Loading Diffusers pipelines: the import guard, device and dtype choice, cache-only loading, offload.
+
+Why a module of its own: everything here runs once per load and touches the hub cache, torch and
+the accelerator; the backend module keeps the per-call logic. Cache-only is enforced by passing
+``local_files_only=True`` to every ``from_pretrained``/``from_single_file`` call; the process
+environment (``HF_HUB_OFFLINE``) is never touched, because other code in the process may
+legitimately use the hub.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import BackendNotConfiguredError, ModelNotAvailableError, OptionalDependencyMissingError
+from ._diffusers_catalog import pipeline_folder
+
+INSTALL_HINT = 'pip install "abstractvision[diffusers]"'
+
+#: Single-file checkpoints (original Stable Diffusion layout) load with ``from_single_file``.
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+
+#: Short scheduler names users may type; any Diffusers scheduler class name works too.
+SCHEDULER_ALIASES = {
+    "ddim": "DDIMScheduler",
+    "dpmpp_2m": "DPMSolverMultistepScheduler",
+    "euler": "EulerDiscreteScheduler",
+    "euler_a": "EulerAncestralDiscreteScheduler",
+    "lms": "LMSDiscreteScheduler",
+    "pndm": "PNDMScheduler",
+    "unipc": "UniPCMultistepScheduler",
+}
+
+DTYPE_NAMES = ("auto", "float32", "float16", "bfloat16")
+OFFLOAD_MODES = ("auto", "model", "sequential", "none")
+
+#: GPUs with less memory than this get model offload under ``cpu_offload="auto"``.
+_AUTO_OFFLOAD_BELOW_BYTES = 12 * 1024**3
+
+
+def import_engine() -> tuple[Any, Any]:
+    """``(torch, diffusers)``, or :class:`OptionalDependencyMissingError` with the install line."""
+    try:
+        import diffusers
+        import torch
+    except ImportError as exc:
+        raise OptionalDependencyMissingError(
+            f"the diffusers backend needs {exc.name or 'diffusers and torch'}; install it with: {INSTALL_HINT}",
+            extra="diffusers",
+            package=exc.name,
+        ) from exc
+    return torch, diffusers
+
+
+def resolve_device(torch: Any, device: str) -> str:
+    """``auto`` picks cuda, then mps, then cpu; an explicit device that is absent is a config error."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    kind = device.split(":")[0]
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise BackendNotConfiguredError(
+            f"device={device!r} but torch sees no CUDA GPU; use device='auto' or 'cpu' "
+            "(--device / ABSTRACTVISION_DIFFUSERS_DEVICE)"
+        )
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise BackendNotConfiguredError(f"device={device!r} but MPS is not available; use device='auto' or 'cpu'")
+    return device
+
+
+def resolve_dtype(torch: Any, torch_dtype: str, device: str) -> Any:
+    """``auto``: half precision on GPUs (bfloat16 where supported, else float16), float32 on CPU."""
+    if torch_dtype not in DTYPE_NAMES:
+        raise BackendNotConfiguredError(
+            f"torch_dtype={torch_dtype!r} is not one of {', '.join(DTYPE_NAMES)} "
+            "(--torch-dtype / ABSTRACTVISION_DIFFUSERS_TORCH_DTYPE)"
+        )
+    if torch_dtype != "auto":
+        return getattr(torch, torch_dtype)
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.startswith("mps"):
+        return torch.float16
+    return torch.float32
+
+
+def generator_device(device: str) -> str:
+    """Where the seeded generator lives: the GPU for CUDA; CPU for MPS (Diffusers' advice) and CPU."""
+    return "cuda" if device.startswith("cuda") else "cpu"
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What :func:`load_pipeline` needs, resolved from the backend config."""
+
+    model_id: str
+    device: str
+    dtype: Any
+    allow_download: bool
+    cache_dir: str | None
+    revision: str | None
+    variant: str | None
+    use_safetensors: bool | None
+    low_cpu_mem_usage: bool
+    cpu_offload: str
+    scheduler: str | None
+
+
+def not_cached_error(model_id: str) -> ModelNotAvailableError:
+    return ModelNotAvailableError(
+        f"model {model_id!r} is not in the local Hugging Face cache and downloads are off. "
+        f"Download it once with `hf download {model_id}` (or `huggingface-cli download {model_id}`), "
+        "or allow downloads: allow_download=True, --allow-download, or ABSTRACTVISION_DIFFUSERS_ALLOW_DOWNLOAD=1",
+        model=model_id,
+    )
+
+
+def _dtype_kwarg(diffusers: Any) -> str:
+    """Diffusers renamed ``torch_dtype`` to ``dtype`` (the old name warns); older releases know only the old."""
+    from diffusers.utils import deprecation_utils
+
+    return "dtype" if hasattr(deprecation_utils, "_TORCH_DTYPE_DEPRECATION_MESSAGE") else "torch_dtype"
+
+
+def load_pipeline(options: LoadOptions) -> Any:
+    """Load the text-to-image pipeline for ``options.model_id`` (folder, repo id or single file)."""
+    torch, diffusers = import_engine()
+    model_id = options.model_id
+    path = Path(model_id).expanduser()
+    kwargs: dict[str, Any] = {
+        _dtype_kwarg(diffusers): options.dtype,
+        "local_files_only": not options.allow_download,
+        "cache_dir": options.cache_dir,
+        "revision": options.revision,
+        "low_cpu_mem_usage": options.low_cpu_mem_usage,
+    }
+    if options.variant:
+        kwargs["variant"] = options.variant
+    if options.use_safetensors is not None:
+        kwargs["use_safetensors"] = options.use_safetensors
+    looks_local = path.exists() or model_id.startswith((".", "/", "~")) or model_id.endswith(SINGLE_FILE_SUFFIXES)
+    if looks_local and not path.exists():
+        raise ModelNotAvailableError(f"model path {str(path)!r} does not exist", model=model_id)
+    source = str(path) if looks_local else model_id
+    if not looks_local and not options.allow_download:
+        cached = pipeline_folder(model_id, options.cache_dir, options.revision)
+        if cached is None:
+            raise not_cached_error(model_id)
+        source = str(cached)
+    try:
+        if path.is_file():
+            pipe = diffusers.StableDiffusionPipeline.from_single_file(source, **kwargs)
+        else:
+            pipe = diffusers.AutoPipelineForText2Image.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelNotAvailableError(f"could not load model {model_id!r}: {exc}", model=model_id) from exc
+    if options.scheduler:
+        pipe.scheduler = build_scheduler(diffusers, options.scheduler, pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    place(pipe, torch, options)
+    return pipe
+
+
+def build_scheduler(diffusers: Any, name: str, config: Any) -> Any:
+    """A scheduler by alias (``euler``) or class name (``EulerDiscreteScheduler``) from the model's config."""
+    class_name = SCHEDULER_ALIASES.get(name.lower(), name)
+    scheduler_class = getattr(diffusers, class_name, None)
+    if scheduler_class is None or not class_name.endswith("Scheduler"):
+        known = ", ".join(sorted(SCHEDULER_ALIASES))
+        raise BackendNotConfiguredError(
+            f"scheduler={name!r} is not a Diffusers scheduler; use one of {known} or a Diffusers scheduler class name"
+        )
+    return scheduler_class.from_config(config)
+
+
+def place(pipe: Any, torch: Any, options: LoadOptions) -> None:
+    """Move the pipeline to its device, or set up CPU offload (CUDA only)."""
+    mode = options.cpu_offload
+    if mode not in OFFLOAD_MODES:
+        raise BackendNotConfiguredError(f"cpu_offload={mode!r} is not one of {', '.join(OFFLOAD_MODES)}")
+    on_cuda = options.device.startswith("cuda")
+    if mode == "auto":
+        mode = "model" if on_cuda and _gpu_memory(torch) < _AUTO_OFFLOAD_BELOW_BYTES else "none"
+    if mode != "none" and not on_cuda:
+        raise BackendNotConfiguredError(
+            f"cpu_offload={mode!r} needs a CUDA GPU (device is {options.device!r}); use cpu_offload='none'"
+        )
+    if mode == "model":
+        pipe.enable_model_cpu_offload(device=options.device)
+    elif mode == "sequential":
+        pipe.enable_sequential_cpu_offload(device=options.device)
+    else:
+        pipe.to(options.device)
+
+
+def _gpu_memory(torch: Any) -> int:
+    return torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+
+
+def release_accelerator_memory(torch: Any) -> None:
+    """Return cached allocator blocks to the driver, so an unload is visible to other processes."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    mps = getattr(torch, "mps", None)
+    if mps is not None and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        mps.empty_cache()
+
+
+__all__ = [
+    "DTYPE_NAMES",
+    "INSTALL_HINT",
+    "LoadOptions",
+    "OFFLOAD_MODES",
+    "SCHEDULER_ALIASES",
+    "SINGLE_FILE_SUFFIXES",
+    "build_scheduler",
+    "generator_device",
+    "import_engine",
+    "load_pipeline",
+    "not_cached_error",
+    "place",
+    "release_accelerator_memory",
+    "resolve_device",
+    "resolve_dtype",
+]

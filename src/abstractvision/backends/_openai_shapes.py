@@ -1,0 +1,283 @@
+"""Request shaping per model family: what each kind of endpoint accepts, checked before sending.
+
+Why: local OpenAI-compatible servers (LocalAI, stable-diffusion.cpp's server, gateways) take the
+local extension fields (``negative_prompt``, ``width``/``height``, ``seed``, ``steps``,
+``guidance_scale``), while OpenAI's own Images/Videos API rejects them and accepts only its
+published, per-model values. Sending a value the provider rejects costs a round trip (and for a
+paid service, a confusing 400); asking for one is a caller mistake, reported before sending with
+the list of valid values.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import CapabilityNotSupportedError, InvalidRequestError
+from ..media import extension_for, sniff_mime_type
+
+#: Hosts that get OpenAI's narrow shape even for a model id this module does not know.
+OPENAI_HOSTS = ("api.openai.com",)
+
+#: Every optional parameter of OpenAI's Images API; a family accepts a subset of them.
+OPENAI_IMAGE_PARAMS = frozenset(
+    {
+        "background",
+        "input_fidelity",
+        "moderation",
+        "n",
+        "output_compression",
+        "output_format",
+        "partial_images",
+        "quality",
+        "response_format",
+        "size",
+        "stream",
+        "style",
+        "user",
+    }
+)
+
+#: Request fields that only local endpoints understand.
+LOCAL_FIELDS = ("negative_prompt", "seed", "steps", "guidance_scale", "fps", "num_frames")
+
+#: ``extra`` key carrying additional reference images for multi-image edits (bytes each).
+REFERENCE_IMAGES_KEY = "reference_images"
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """What one family of models accepts. ``openai`` families get the narrow published shape."""
+
+    name: str
+    openai: bool = False
+    sizes: tuple[str, ...] = ()
+    choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    int_ranges: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    params: frozenset[str] = OPENAI_IMAGE_PARAMS
+    max_n: int | None = None
+    response_format: bool = True
+    edits: bool = True
+    image_field: str = "image"
+    max_edit_images: int = 1
+    sizes_by_model: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+LOCAL = ModelFamily("local")
+OPENAI_OTHER = ModelFamily("openai", openai=True)
+GPT_IMAGE = ModelFamily(
+    "gpt-image",
+    openai=True,
+    sizes=("auto", "1024x1024", "1536x1024", "1024x1536"),
+    choices={
+        "quality": ("low", "medium", "high", "auto"),
+        "background": ("transparent", "opaque", "auto"),
+        "output_format": ("png", "jpeg", "webp"),
+        "moderation": ("low", "auto"),
+        "input_fidelity": ("high", "low"),
+        "stream": (True, False),
+    },
+    int_ranges={"output_compression": (0, 100), "partial_images": (0, 3), "n": (1, 10)},
+    params=OPENAI_IMAGE_PARAMS - {"response_format", "style"},
+    max_n=10,
+    response_format=False,
+    image_field="image[]",
+    max_edit_images=16,
+)
+DALL_E_3 = ModelFamily(
+    "dall-e-3",
+    openai=True,
+    sizes=("1024x1024", "1792x1024", "1024x1792"),
+    choices={"quality": ("standard", "hd"), "style": ("vivid", "natural"), "response_format": ("url", "b64_json")},
+    int_ranges={"n": (1, 1)},
+    params=frozenset({"n", "quality", "response_format", "size", "style", "user"}),
+    max_n=1,
+    edits=False,
+)
+DALL_E_2 = ModelFamily(
+    "dall-e-2",
+    openai=True,
+    sizes=("256x256", "512x512", "1024x1024"),
+    choices={"response_format": ("url", "b64_json")},
+    int_ranges={"n": (1, 10)},
+    params=frozenset({"n", "response_format", "size", "user"}),
+    max_n=10,
+)
+SORA = ModelFamily(
+    "sora",
+    openai=True,
+    sizes=("720x1280", "1280x720", "1024x1792", "1792x1024"),
+    sizes_by_model={"sora-2": ("720x1280", "1280x720")},
+    choices={"seconds": ("4", "8", "12")},
+    params=frozenset({"seconds", "size"}),
+    response_format=False,
+)
+
+
+def is_openai_host(base_url: str) -> bool:
+    return (urlsplit(base_url).hostname or "").lower() in OPENAI_HOSTS
+
+
+def family_for(model_id: str | None, base_url: str) -> ModelFamily:
+    """The family of ``model_id``: known OpenAI models by id anywhere, else by host."""
+    model = (model_id or "").lower()
+    if model.startswith(("gpt-image", "chatgpt-image")):
+        return GPT_IMAGE
+    if model.startswith("dall-e-3"):
+        return DALL_E_3
+    if model.startswith("dall-e-2"):
+        return DALL_E_2
+    if model.startswith("sora"):
+        return SORA
+    if is_openai_host(base_url):
+        return DALL_E_2 if not model else OPENAI_OTHER  # OpenAI's default image model is dall-e-2
+    return LOCAL
+
+
+def _reject(name: str, message: str) -> InvalidRequestError:
+    return InvalidRequestError(f"{name}: {message}", field=name)
+
+
+def _check_value(family: ModelFamily, model: str, name: str, value: Any) -> None:
+    if name in family.choices and value not in family.choices[name]:
+        valid = ", ".join(map(str, family.choices[name]))
+        raise _reject(name, f"{value!r} is not valid for {model}; valid values: {valid}")
+    if name in family.int_ranges:
+        low, high = family.int_ranges[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _reject(name, f"{value!r} is not valid for {model}; use an integer in {low}..{high}")
+
+
+def _check_size(family: ModelFamily, model: str, size: Any, field_name: str) -> None:
+    sizes = family.sizes_by_model.get(model, family.sizes)
+    if sizes and size not in sizes:
+        raise _reject(field_name, f"{size!r} is not a size {model} accepts; valid sizes: {', '.join(sizes)}")
+
+
+def _size_from(request: Any) -> str | None:
+    width, height = getattr(request, "width", None), getattr(request, "height", None)
+    if width is None and height is None:
+        return None
+    if width is None or height is None:
+        raise _reject("width" if width is None else "height", "give both width and height (the size is WxH)")
+    return f"{width}x{height}"
+
+
+def shape_fields(family: ModelFamily, request: Any, model_id: str | None, *, n: int | None = None) -> dict[str, Any]:
+    """The request's parameters as this family takes them (JSON types), validated; raises before sending."""
+    model = model_id or family.name
+    extra = {k: v for k, v in request.extra.items() if k != REFERENCE_IMAGES_KEY}
+    if "n" in extra:
+        raise _reject("n", "ask for several images with the *_batch methods (count=N), which use n when they can")
+    fields: dict[str, Any] = {}
+    if getattr(request, "prompt", None) is not None:
+        fields["prompt"] = request.prompt
+    if model_id:
+        fields["model"] = model_id
+    size = _size_from(request)
+    if not family.openai:
+        for name in LOCAL_FIELDS:
+            if getattr(request, name, None) is not None:
+                fields[name] = getattr(request, name)
+        if size is not None:
+            fields.update(width=request.width, height=request.height, size=size)
+    else:
+        for name in LOCAL_FIELDS:
+            if getattr(request, name, None) is not None:
+                accepted = ", ".join(sorted(family.params - {"n", "stream"})) or "none"
+                raise _reject(name, f"{model} (OpenAI API) does not take {name}; its optional parameters: {accepted}")
+        if size is not None:
+            _check_size(family, model, size, "width")
+            fields["size"] = size
+        for name, value in extra.items():
+            if name in OPENAI_IMAGE_PARAMS | SORA.params and name not in family.params:
+                accepted = ", ".join(sorted(family.params)) or "none"
+                raise _reject(name, f"{model} does not take {name}; it accepts: {accepted}")
+            if name == "size":
+                _check_size(family, model, value, "size")
+            else:
+                _check_value(family, model, name, value)
+    if n is not None and n != 1:
+        fields["n"] = n
+    if family.response_format and "response_format" not in extra:
+        fields["response_format"] = "b64_json"  # bytes now, not a URL that expires
+    fields.update(extra)
+    if fields.get("partial_images"):
+        fields.setdefault("stream", True)
+    return fields
+
+
+def file_part(name: str, data: bytes, stem: str) -> tuple[str, tuple[str, bytes, str]]:
+    """A multipart file part with the real extension and content type of ``data``."""
+    mime = sniff_mime_type(data) or "application/octet-stream"
+    return name, (f"{stem}{extension_for(mime)}", data, mime)
+
+
+def form_fields(fields: Mapping[str, Any]) -> dict[str, str]:
+    """JSON-typed fields as multipart form values (booleans lower-case, containers as JSON)."""
+    out = {}
+    for name, value in fields.items():
+        if isinstance(value, bool):
+            out[name] = "true" if value else "false"
+        elif isinstance(value, (dict, list, tuple)):
+            out[name] = json.dumps(value)
+        else:
+            out[name] = str(value)
+    return out
+
+
+def edit_files(family: ModelFamily, request: Any, model_id: str | None) -> list[tuple[str, tuple[str, bytes, str]]]:
+    """The image (+ reference images, + mask) parts of an edit."""
+    model = model_id or family.name
+    if not family.edits:
+        raise CapabilityNotSupportedError(f"{model} cannot edit images; use gpt-image-1 or dall-e-2 for edits")
+    references = request.extra.get(REFERENCE_IMAGES_KEY) or []
+    if not isinstance(references, (list, tuple)) or not all(isinstance(r, (bytes, bytearray)) for r in references):
+        raise _reject(REFERENCE_IMAGES_KEY, "must be a list of image bytes")
+    if references and 1 + len(references) > family.max_edit_images:
+        raise _reject(
+            REFERENCE_IMAGES_KEY,
+            f"{model} takes at most {family.max_edit_images} image(s) per edit; use a GPT image model for several",
+        )
+    files = [file_part(family.image_field, request.image, "image")]
+    files += [file_part(family.image_field, bytes(ref), f"reference-{i}") for i, ref in enumerate(references, 1)]
+    if request.mask is not None:
+        files.append(file_part("mask", request.mask, "mask"))
+    return files
+
+
+def video_fields(family: ModelFamily, request: Any, model_id: str | None) -> dict[str, Any]:
+    """Video request parameters: OpenAI's ``seconds``/``size`` for Sora, local fields otherwise."""
+    seconds = request.extra.get("seconds")
+    if family is SORA and isinstance(seconds, int) and not isinstance(seconds, bool):
+        request = dataclasses.replace(request, extra={**request.extra, "seconds": str(seconds)})  # OpenAI wants "4"
+    return shape_fields(family, request, model_id)
+
+
+def image_b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+__all__ = [
+    "DALL_E_2",
+    "DALL_E_3",
+    "GPT_IMAGE",
+    "LOCAL",
+    "ModelFamily",
+    "OPENAI_OTHER",
+    "REFERENCE_IMAGES_KEY",
+    "SORA",
+    "edit_files",
+    "family_for",
+    "file_part",
+    "form_fields",
+    "image_b64",
+    "is_openai_host",
+    "shape_fields",
+    "video_fields",
+]

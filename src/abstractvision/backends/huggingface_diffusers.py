@@ -1,0 +1,436 @@
+"""Local Hugging Face Diffusers: text-to-image, image-to-image and inpainting on one set of weights.
+
+Install with ``pip install "abstractvision[diffusers]"``. torch and diffusers are imported on the
+first load, not when this module is imported.
+
+* **One load, three tasks.** The text-to-image pipeline is loaded once; image-to-image and
+  inpainting pipelines are derived from it with ``from_pipe``, which shares the modules instead of
+  loading a second copy of the weights.
+* **Cache-only by default.** Loading passes ``local_files_only=True`` unless ``allow_download``;
+  a model that is not cached fails with the command that downloads it.
+* **Reproducible.** Every call uses a seeded ``torch.Generator`` (a seed is chosen and recorded
+  when none is given), so the metadata is enough to get the same pixels again.
+* **Progress and cancel** run through ``callback_on_step_end``: the reporter raises
+  :class:`GenerationCancelledError` inside it, which unwinds the denoising loop at once.
+* **Serialised.** One re-entrant lock guards loading, task switches and calls: a pipeline object
+  is not safe to call from two threads at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+import inspect
+import secrets
+import sys
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import (
+    AbstractVisionError,
+    BackendNotConfiguredError,
+    EngineError,
+    InvalidRequestError,
+    UnknownModelError,
+)
+from ..media import decode_image, encode_png
+from ..progress import ProgressReporter, as_reporter
+from ..types import (
+    GeneratedAsset,
+    ImageEditRequest,
+    ImageGenerationRequest,
+    ProviderModelInfo,
+    VisionBackendCapabilities,
+)
+from ..validation import MAX_SEED
+from ._diffusers_catalog import list_cached_pipelines, pipeline_folder, size_multiple
+from ._diffusers_loading import (
+    LoadOptions,
+    generator_device,
+    import_engine,
+    load_pipeline,
+    release_accelerator_memory,
+    resolve_device,
+    resolve_dtype,
+)
+from .base_backend import ProgressArg, VisionBackend, replace_request
+
+#: Keys the backend sets itself; a request's ``extra`` may not override them.
+_RESERVED_CALL_ARGS = frozenset(
+    {"prompt", "image", "mask_image", "generator", "output_type", "callback_on_step_end", "return_dict"}
+)
+
+#: Size multiple used when neither the registry nor the pipeline's files say otherwise (SD-style VAE).
+_DEFAULT_SIZE_MULTIPLE = 8
+
+
+@dataclass(frozen=True)
+class HuggingFaceDiffusersBackendConfig:
+    """How to find and run a Diffusers pipeline.
+
+    ``model_id``: a hub repo id (``runwayml/stable-diffusion-v1-5``), a local pipeline folder, or a
+    single-file ``.safetensors``/``.ckpt`` checkpoint. ``device``/``torch_dtype`` ``auto``: cuda, then
+    mps, then cpu; half precision on GPUs, float32 on CPU. ``allow_download`` (default off) lets the
+    hub download a model that is not cached. ``auto_retry_fp32`` reruns a NaN or all-black
+    half-precision result in float32. ``cpu_offload``: ``auto`` | ``model`` | ``sequential`` | ``none``
+    (CUDA only; ``auto`` offloads on GPUs under 12 GiB). ``scheduler``: an alias (``euler``,
+    ``ddim``, ``dpmpp_2m``, ...) or a Diffusers scheduler class name.
+    """
+
+    model_id: str | None = None
+    device: str = "auto"
+    torch_dtype: str = "auto"
+    allow_download: bool = False
+    auto_retry_fp32: bool = True
+    cache_dir: str | None = None
+    revision: str | None = None
+    variant: str | None = None
+    use_safetensors: bool | None = None
+    low_cpu_mem_usage: bool = True
+    cpu_offload: str = "auto"
+    scheduler: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> HuggingFaceDiffusersBackendConfig:
+        """Explicit override (not None) > setting (environment) > default."""
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise TypeError(f"unknown diffusers backend option(s): {', '.join(unknown)}")
+        from_env = {
+            "model_id": settings.diffusers_model or settings.model_id,
+            "device": settings.diffusers_device,
+            "torch_dtype": settings.diffusers_torch_dtype,
+            "allow_download": settings.diffusers_allow_download,
+            "cache_dir": settings.diffusers_cache_dir,
+        }
+        values = {k: v for k, v in from_env.items() if v is not None}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+class HuggingFaceDiffusersVisionBackend(VisionBackend):
+    """Run a local Diffusers pipeline (see the module docstring for the guarantees)."""
+
+    name = "diffusers"
+
+    def __init__(self, config: HuggingFaceDiffusersBackendConfig | None = None, *, registry: Any = None):
+        self.config = config or HuggingFaceDiffusersBackendConfig()
+        self._registry = registry
+        self._lock = threading.RLock()
+        self._pipelines: dict[str, Any] = {}  # "text_to_image" | "image_to_image" | "inpaint" -> pipeline
+        self._dtype: Any = None
+        self._device: str | None = None
+        self._force_fp32 = False  # set once a half-precision run came back NaN
+
+    # ---- capabilities, catalog, lifecycle ---------------------------------------------------
+    def get_capabilities(self) -> VisionBackendCapabilities:
+        return VisionBackendCapabilities(supported_tasks=("text_to_image", "image_to_image"), supports_mask=True)
+
+    def list_provider_models(self, task: str | None = None) -> list[ProviderModelInfo]:
+        """Diffusers pipelines in the local hub cache (``cache_dir`` or the default) fit for ``task``."""
+        return list_cached_pipelines(self.config.cache_dir, task)
+
+    def preload(self) -> None:
+        with self._lock:
+            self._pipeline("text_to_image", None)
+
+    def unload(self) -> None:
+        """Drop every pipeline reference, collect, and hand cached accelerator memory back."""
+        with self._lock:
+            loaded = bool(self._pipelines)
+            self._pipelines.clear()
+            self._dtype = self._device = None
+            gc.collect()
+            if loaded and "torch" in sys.modules:
+                release_accelerator_memory(sys.modules["torch"])
+
+    @property
+    def loaded(self) -> bool:
+        return bool(self._pipelines)
+
+    # ---- normalize hooks ----------------------------------------------------------------------
+    def normalize_generate_image_request(self, request: ImageGenerationRequest) -> ImageGenerationRequest:
+        self._require_model()
+        request = self._apply_defaults(request, "text_to_image", ("width", "height", "steps", "guidance_scale"))
+        self._check_sizes(request)
+        return request
+
+    def normalize_edit_image_request(self, request: ImageEditRequest) -> ImageEditRequest:
+        self._require_model()
+        request = self._apply_defaults(request, "image_to_image", ("steps", "guidance_scale"))
+        strength = request.extra.get("strength")
+        if strength is None:
+            strength = self._registry_defaults("image_to_image").get("strength")
+            if strength is not None:
+                request = replace_request(request, extra={"strength": strength})
+        if strength is not None:
+            if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 < strength <= 1:
+                raise InvalidRequestError(f"strength: must be a number in (0, 1], got {strength!r}", field="strength")
+            if request.steps is not None and int(request.steps * strength) < 1:
+                raise InvalidRequestError(
+                    f"strength: {strength} x steps {request.steps} leaves no denoising step; "
+                    f"raise steps to at least {int(1 / strength) + 1} or strength",
+                    field="strength",
+                )
+        return request
+
+    # ---- tasks --------------------------------------------------------------------------------
+    def generate_image(self, request: ImageGenerationRequest) -> GeneratedAsset:
+        return self.generate_image_with_progress(request, None)
+
+    def edit_image(self, request: ImageEditRequest) -> GeneratedAsset:
+        return self.edit_image_with_progress(request, None)
+
+    def generate_image_with_progress(
+        self, request: ImageGenerationRequest, progress_callback: ProgressArg = None
+    ) -> GeneratedAsset:
+        call = {"prompt": request.prompt, "negative_prompt": request.negative_prompt}
+        if request.width is not None:
+            call["width"] = request.width
+        if request.height is not None:
+            call["height"] = request.height
+        return self._generate("text_to_image", request, call, as_reporter(progress_callback, "text_to_image"))
+
+    def edit_image_with_progress(
+        self, request: ImageEditRequest, progress_callback: ProgressArg = None
+    ) -> GeneratedAsset:
+        image = decode_image(request.image)
+        call: dict[str, Any] = {"prompt": request.prompt, "negative_prompt": request.negative_prompt, "image": image}
+        kind = "image_to_image"
+        if request.mask is not None:
+            kind = "inpaint"
+            call.update(mask_image=decode_image(request.mask, "L"), width=image.width, height=image.height)
+        return self._generate(kind, request, call, as_reporter(progress_callback, "image_to_image"))
+
+    # ---- the call -----------------------------------------------------------------------------
+    def _generate(self, kind: str, request: Any, call: dict[str, Any], reporter: ProgressReporter) -> GeneratedAsset:
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        reporter.start(total_steps=request.steps)
+        with self._lock:
+            pipe = self._pipeline(kind, reporter)
+            call.update(self._extra_args(pipe, request.extra))
+            defaults = _call_defaults(pipe)
+            call["num_inference_steps"] = request.steps or defaults.get("num_inference_steps")
+            guidance = request.guidance_scale
+            call["guidance_scale"] = defaults.get("guidance_scale") if guidance is None else guidance
+            call = {k: v for k, v in call.items() if v is not None}
+            images, done = self._call(pipe, call, seed, reporter)
+            retried = self._needs_fp32_retry(images)
+            if retried:
+                pipe = self._reload_in_fp32(kind)
+                images, done = self._call(pipe, call, seed, reporter)
+            metadata = self._metadata(pipe, call, seed, retried)
+        picture = pipe.numpy_to_pil(images)[0]
+        metadata.update(width=picture.width, height=picture.height)
+        asset = GeneratedAsset("image", encode_png(picture), "image/png", metadata)
+        reporter.end(total_steps=done)
+        return asset
+
+    def _call(self, pipe: Any, call: dict[str, Any], seed: int, reporter: ProgressReporter) -> tuple[Any, int]:
+        """One pipeline call; returns ``(float images in [0, 1], steps run)``."""
+        torch = sys.modules["torch"]
+        generator = torch.Generator(device=generator_device(self._device)).manual_seed(seed)
+        steps_run = [0]
+
+        def on_step_end(pipeline: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            steps_run[0] = index + 1
+            reporter.step(index + 1, getattr(pipeline, "_num_timesteps", None) or call["num_inference_steps"])
+            return tensors
+
+        with _translate_errors(self.config.model_id):
+            output = pipe(**call, generator=generator, output_type="np", callback_on_step_end=on_step_end)
+        return output.images, steps_run[0]
+
+    def _needs_fp32_retry(self, images: Any) -> bool:
+        """A half-precision run that overflowed gives NaN (or, after clamping, black) images."""
+        if not self.config.auto_retry_fp32 or self._dtype == sys.modules["torch"].float32:
+            return False
+        import numpy
+
+        return bool(numpy.isnan(images).any() or images.max() <= 0)
+
+    def _reload_in_fp32(self, kind: str) -> Any:
+        """Reload from disk in float32: converting the loaded half-precision weights back would keep
+        the values that already overflowed. The backend stays in float32 from then on."""
+        warnings.warn(
+            f"{self.config.model_id}: the {str(self._dtype).removeprefix('torch.')} result was NaN or all black; "
+            "retrying in float32 (set torch_dtype='float32' to skip the half-precision attempt)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        self._force_fp32 = True
+        self._pipelines.clear()
+        gc.collect()
+        return self._pipeline(kind, None)
+
+    def _metadata(self, pipe: Any, call: dict[str, Any], seed: int, retried: bool) -> dict[str, Any]:
+        metadata = {
+            "model": self.config.model_id,
+            "seed": seed,
+            "steps": call["num_inference_steps"],
+            "guidance_scale": call.get("guidance_scale"),
+            "scheduler": type(pipe.scheduler).__name__,
+            "pipeline": type(pipe).__name__,
+            "torch_dtype": str(self._dtype).removeprefix("torch."),
+            "device": self._device,
+        }
+        if "strength" in call:
+            metadata["strength"] = call["strength"]
+        if retried:
+            metadata["fp32_retry"] = True
+        return metadata
+
+    def _extra_args(self, pipe: Any, extra: dict[str, Any]) -> dict[str, Any]:
+        """Forward ``extra`` keys the pipeline's ``__call__`` accepts; refuse the rest by name."""
+        accepted = set(inspect.signature(pipe.__call__).parameters) - _RESERVED_CALL_ARGS
+        unknown = sorted(set(extra) - accepted)
+        if unknown:
+            raise InvalidRequestError(
+                f"extra: {', '.join(unknown)} not accepted by {type(pipe).__name__} "
+                f"(accepted: {', '.join(sorted(accepted))})",
+                field=f"extra[{unknown[0]!r}]",
+            )
+        return dict(extra)
+
+    # ---- loading ------------------------------------------------------------------------------
+    def _pipeline(self, kind: str, reporter: ProgressReporter | None) -> Any:
+        """The pipeline for ``kind``, loading the base one on first use (call with the lock held)."""
+        if kind in self._pipelines:
+            return self._pipelines[kind]
+        if "text_to_image" not in self._pipelines:
+            model_id = self._require_model()
+            if reporter is not None:
+                if self.config.allow_download:
+                    reporter.report("download", message=f"loading {model_id}; downloading it if not cached")
+                else:
+                    reporter.report("load", message=f"loading {model_id} from the local cache")
+            torch, _ = import_engine()
+            device = resolve_device(torch, self.config.device)
+            dtype = torch.float32 if self._force_fp32 else resolve_dtype(torch, self.config.torch_dtype, device)
+            self._pipelines["text_to_image"] = load_pipeline(self._load_options(model_id, device, dtype))
+            self._device, self._dtype = device, dtype
+        if kind not in self._pipelines:
+            self._pipelines[kind] = self._derive(kind)
+        return self._pipelines[kind]
+
+    def _derive(self, kind: str) -> Any:
+        """An image-to-image or inpainting pipeline sharing the loaded modules (no second load)."""
+        _, diffusers = import_engine()
+        auto = diffusers.AutoPipelineForInpainting if kind == "inpaint" else diffusers.AutoPipelineForImage2Image
+        base = self._pipelines["text_to_image"]
+        try:
+            pipe = auto.from_pipe(base)
+        except ValueError as exc:
+            from ..errors import CapabilityNotSupportedError
+
+            task = "inpainting" if kind == "inpaint" else "image_to_image"
+            raise CapabilityNotSupportedError(
+                f"{type(base).__name__} ({self.config.model_id}) has no {task} pipeline in Diffusers: {exc}"
+            ) from exc
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    def _load_options(self, model_id: str, device: str, dtype: Any) -> LoadOptions:
+        c = self.config
+        return LoadOptions(
+            model_id=model_id,
+            device=device,
+            dtype=dtype,
+            allow_download=c.allow_download,
+            cache_dir=c.cache_dir,
+            revision=c.revision,
+            variant=c.variant,
+            use_safetensors=c.use_safetensors,
+            low_cpu_mem_usage=c.low_cpu_mem_usage,
+            cpu_offload=c.cpu_offload,
+            scheduler=c.scheduler,
+        )
+
+    def _require_model(self) -> str:
+        if not self.config.model_id:
+            raise BackendNotConfiguredError(
+                "the diffusers backend needs a model: pass model_id= (a hub repo id such as "
+                "runwayml/stable-diffusion-v1-5, a pipeline folder or a .safetensors file), "
+                "--model on the command line, or set ABSTRACTVISION_DIFFUSERS_MODEL"
+            )
+        return self.config.model_id
+
+    # ---- model defaults and limits ------------------------------------------------------------
+    def _registry_task(self, task: str) -> Any:
+        if self._registry is None:
+            from ..model_capabilities import VisionModelCapabilitiesRegistry
+
+            self._registry = VisionModelCapabilitiesRegistry()
+        try:
+            caps = self._registry.get(self.config.model_id)
+        except UnknownModelError:
+            return None
+        return caps.tasks.get(task)
+
+    def _registry_defaults(self, task: str) -> dict[str, Any]:
+        spec = self._registry_task(task)
+        return spec.defaults() if spec is not None else {}
+
+    def _apply_defaults(self, request: Any, task: str, names: tuple[str, ...]) -> Any:
+        defaults = self._registry_defaults(task)
+        changes = {n: defaults[n] for n in names if getattr(request, n) is None and n in defaults}
+        return dataclasses.replace(request, **changes) if changes else request
+
+    def _check_sizes(self, request: ImageGenerationRequest) -> None:
+        spec = self._registry_task("text_to_image")
+        multiple = None
+        if self._pipelines:
+            multiple = getattr(self._pipelines["text_to_image"], "vae_scale_factor", None)
+        if multiple is None:
+            folder = pipeline_folder(self.config.model_id, self.config.cache_dir)
+            multiple = size_multiple(folder) if folder is not None else None
+        for name in ("width", "height"):
+            value = getattr(request, name)
+            if value is None:
+                continue
+            param = spec.params.get(name) if spec is not None else None
+            step = (param.multiple_of if param is not None else None) or multiple or _DEFAULT_SIZE_MULTIPLE
+            if value % step:
+                lower, upper = max(step, value - value % step), value - value % step + step
+                nearest = f"{lower} or {upper}" if lower != upper else str(upper)
+                raise InvalidRequestError(
+                    f"{name}: {value} is not a multiple of {step} for {self.config.model_id}; nearest valid: {nearest}",
+                    field=name,
+                )
+            if param is not None and param.min is not None and value < param.min:
+                raise InvalidRequestError(f"{name}: {value} is under this model's minimum {param.min:g}", field=name)
+            if param is not None and param.max is not None and value > param.max:
+                raise InvalidRequestError(f"{name}: {value} is over this model's maximum {param.max:g}", field=name)
+
+
+def _call_defaults(pipe: Any) -> dict[str, Any]:
+    """The pipeline's own defaults for steps and guidance (recorded so metadata is complete)."""
+    params = inspect.signature(pipe.__call__).parameters
+    return {
+        name: params[name].default
+        for name in ("num_inference_steps", "guidance_scale")
+        if name in params and params[name].default is not inspect.Parameter.empty
+    }
+
+
+@contextlib.contextmanager
+def _translate_errors(model_id: str | None) -> Iterator[None]:
+    """Engine failures become :class:`EngineError`; our own errors (cancel) pass through."""
+    try:
+        yield
+    except AbstractVisionError:
+        raise
+    except Exception as exc:
+        if "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError":
+            raise EngineError(
+                f"{model_id} ran out of memory: try a smaller width/height, cpu_offload='model', "
+                f"or torch_dtype='float16' ({exc})"
+            ) from exc
+        raise EngineError(f"{model_id} failed: {type(exc).__name__}: {exc}") from exc
+
+
+__all__ = ["HuggingFaceDiffusersBackendConfig", "HuggingFaceDiffusersVisionBackend"]

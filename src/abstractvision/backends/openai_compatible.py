@@ -1,0 +1,373 @@
+"""OpenAI's Images/Videos API, or any service exposing OpenAI-shaped endpoints, as a backend.
+
+Inference stays out of process: this module shapes requests (:mod:`._openai_shapes`), sends them
+(:mod:`._http`) and reads the answers (:mod:`._openai_responses`). Each task is written once as a
+request generator that the transport drives with ``httpx.Client`` (sync) or ``httpx.AsyncClient``
+(the manager's async methods), so the two paths cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import (
+    BackendNotConfiguredError,
+    BatchGenerationError,
+    InvalidProviderResponseError,
+    ProviderError,
+    RequestTimeoutError,
+)
+from ..progress import ProgressReporter, as_reporter
+from ..types import (
+    GeneratedAsset,
+    ImageEditRequest,
+    ImageGenerationRequest,
+    ImageToVideoRequest,
+    ProviderModelInfo,
+    VideoGenerationRequest,
+    VisionBackendCapabilities,
+)
+from ._http import HttpCall, HttpResponse, HttpTransport, Operation, Wait
+from ._openai_catalog import filter_models, parse_catalog
+from ._openai_responses import (
+    checked_media,
+    decode_b64,
+    download_call,
+    media_items,
+    provenance,
+    streamed_payload,
+)
+from ._openai_shapes import (
+    SORA,
+    edit_files,
+    family_for,
+    file_part,
+    form_fields,
+    image_b64,
+    is_openai_host,
+    shape_fields,
+    video_fields,
+)
+from .base_backend import ProgressArg, VisionBackend
+
+IMAGE_TO_VIDEO_MODES = ("multipart", "json_b64")
+
+#: Job states that mean "poll again" in OpenAI's asynchronous video API.
+_PENDING_JOB_STATES = ("queued", "in_progress", "processing", "pending")
+
+#: Tasks that go through the images endpoints and may use the provider's ``n``.
+_IMAGE_TASKS = ("text_to_image", "image_to_image")
+
+#: Chunk size for ``n`` on endpoints that do not publish a limit.
+_DEFAULT_MAX_N = 10
+
+
+@dataclass(frozen=True)
+class OpenAICompatibleBackendConfig:
+    """Settings of one OpenAI-compatible service. ``api_key`` never appears in ``repr``.
+
+    Paths are relative to ``base_url`` (a ``/v1``-style root). Video is opt-in: ``text_to_video``
+    needs ``text_to_video_path`` and ``image_to_video`` needs ``image_to_video_path``; set them to
+    ``/videos`` for OpenAI's asynchronous video jobs.
+    """
+
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    model_id: str | None = None
+    timeout_s: float = 300.0
+    image_generations_path: str = "/images/generations"
+    image_edits_path: str = "/images/edits"
+    models_path: str = "/models"
+    text_to_video_path: str | None = None
+    image_to_video_path: str | None = None
+    image_to_video_mode: str = "multipart"
+    max_retries: int = 2
+    organization: str | None = None
+    project: str | None = None
+    extra_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    max_response_bytes: int = 256 * 1024 * 1024
+    poll_interval_s: float = 2.0
+    job_timeout_s: float = 1800.0
+
+    def __post_init__(self) -> None:
+        if not self.base_url:
+            raise BackendNotConfiguredError(
+                "the openai backend needs a base URL: pass base_url=... (CLI: --base-url) or set "
+                "OPENAI_BASE_URL / ABSTRACTVISION_BASE_URL, e.g. https://api.openai.com/v1 or http://127.0.0.1:8080/v1"
+            )
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise BackendNotConfiguredError(
+                f"base_url={self.base_url!r} must be an http(s) URL such as https://host/v1"
+            )
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        if self.image_to_video_mode not in IMAGE_TO_VIDEO_MODES:
+            raise BackendNotConfiguredError(
+                f"image_to_video_mode={self.image_to_video_mode!r}: use one of {', '.join(IMAGE_TO_VIDEO_MODES)}"
+            )
+        for name in ("timeout_s", "poll_interval_s", "job_timeout_s", "max_response_bytes"):
+            if not getattr(self, name) > 0:
+                raise BackendNotConfiguredError(f"{name}={getattr(self, name)!r} must be positive")
+        if self.max_retries < 0:
+            raise BackendNotConfiguredError(f"max_retries={self.max_retries!r} must not be negative")
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> OpenAICompatibleBackendConfig:
+        """Explicit ``overrides`` (non-``None``) > ``settings`` (environment) > defaults."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise TypeError(f"unknown openai backend option(s): {', '.join(unknown)}")
+        values: dict[str, Any] = {}
+        for name in names:
+            if overrides.get(name) is not None:
+                values[name] = overrides[name]
+            elif getattr(settings, name, None) is not None:
+                values[name] = getattr(settings, name)
+        return cls(**values)
+
+    def url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path.lstrip('/')}"
+
+
+class OpenAICompatibleVisionBackend(VisionBackend):
+    """Images (generations, edits), opt-in video, and the ``/models`` catalog of one service.
+
+    One pooled ``httpx`` client per instance, shared safely by threads; pass ``http_client`` /
+    ``async_http_client`` to use your own (proxies, TLS settings, test transports).
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        config: OpenAICompatibleBackendConfig | None = None,
+        *,
+        http_client: Any = None,
+        async_http_client: Any = None,
+    ):
+        self.config = config if config is not None else OpenAICompatibleBackendConfig()
+        self.family = family_for(self.config.model_id, self.config.base_url)
+        headers = {"User-Agent": "abstractvision", **self.config.extra_headers}
+        if self.config.organization:
+            headers["OpenAI-Organization"] = self.config.organization
+        if self.config.project:
+            headers["OpenAI-Project"] = self.config.project
+        key = self.config.api_key
+        self._transport = HttpTransport(
+            headers=headers,
+            auth_headers={"Authorization": f"Bearer {key}"} if key else {},
+            timeout_s=self.config.timeout_s,
+            max_retries=self.config.max_retries,
+            max_response_bytes=self.config.max_response_bytes,
+            secret=key,
+            client=http_client,
+            async_client=async_http_client,
+        )
+
+    # ---- capabilities and lifecycle -----------------------------------------------------------
+    def get_capabilities(self) -> VisionBackendCapabilities:
+        tasks = ["text_to_image"]
+        if self.family.edits:
+            tasks.append("image_to_image")
+        if self.config.text_to_video_path:
+            tasks.append("text_to_video")
+        if self.config.image_to_video_path:
+            tasks.append("image_to_video")
+        return VisionBackendCapabilities(supported_tasks=tuple(tasks), supports_mask=self.family.edits)
+
+    def close(self) -> None:
+        """Close the connection pool (a caller's client is left open); the next call opens a new one."""
+        self._transport.close()
+
+    def list_provider_models(self, task: str | None = None) -> list[ProviderModelInfo]:
+        """``GET {base_url}{models_path}``, filtered to ``task``. Never changes the configured model."""
+        url = self.config.url(self.config.models_path)
+        openai = is_openai_host(self.config.base_url)
+        models = parse_catalog(self._transport.send(HttpCall("GET", url)).json(), url, openai)
+        return filter_models(models, task, openai)
+
+    # ---- tasks: plain forms delegate to the progress forms ------------------------------------
+    def generate_image(self, request: ImageGenerationRequest) -> GeneratedAsset:
+        return self.generate_image_with_progress(request)
+
+    def edit_image(self, request: ImageEditRequest) -> GeneratedAsset:
+        return self.edit_image_with_progress(request)
+
+    def generate_video(self, request: VideoGenerationRequest) -> GeneratedAsset:
+        return self.generate_video_with_progress(request)
+
+    def image_to_video(self, request: ImageToVideoRequest) -> GeneratedAsset:
+        return self.image_to_video_with_progress(request)
+
+    def generate_image_with_progress(self, request, progress_callback: ProgressArg = None) -> GeneratedAsset:
+        return self.run("text_to_image", request, progress_callback)
+
+    def edit_image_with_progress(self, request, progress_callback: ProgressArg = None) -> GeneratedAsset:
+        return self.run("image_to_image", request, progress_callback)
+
+    def generate_video_with_progress(self, request, progress_callback: ProgressArg = None) -> GeneratedAsset:
+        return self.run("text_to_video", request, progress_callback)
+
+    def image_to_video_with_progress(self, request, progress_callback: ProgressArg = None) -> GeneratedAsset:
+        return self.run("image_to_video", request, progress_callback)
+
+    # ---- the manager's entry points: one request generator, two drivers ------------------------
+    def run(self, task: str, request: Any, progress_callback: ProgressArg = None) -> Any:
+        return self._transport.drive(self._task(task, request, as_reporter(progress_callback, task)))
+
+    async def arun(self, task: str, request: Any, progress_callback: ProgressArg = None) -> Any:
+        return await self._transport.adrive(self._task(task, request, as_reporter(progress_callback, task)))
+
+    def run_batch(self, task: str, requests: Sequence[Any], progress_callback: ProgressArg = None) -> list[Any]:
+        """Uses the provider's ``n`` when the seeds need not differ per item, else one call per item."""
+        return self._transport.drive(self._batch(task, requests, as_reporter(progress_callback, task)))
+
+    async def arun_batch(self, task: str, requests: Sequence[Any], progress_callback: ProgressArg = None) -> list[Any]:
+        return await self._transport.adrive(self._batch(task, requests, as_reporter(progress_callback, task)))
+
+    # ---- request generators ----------------------------------------------------------------------
+    def _task(self, task: str, request: Any, reporter: ProgressReporter) -> Operation:
+        if task not in self.get_capabilities().supported_tasks:
+            raise self._unsupported(task)
+        reporter.start()
+        if task in _IMAGE_TASKS:
+            assets = yield from self._images(task, request, reporter)
+        else:
+            assets = yield from self._video(task, request, reporter)
+        reporter.end()
+        return assets[0]
+
+    def _batch(self, task: str, requests: Sequence[Any], reporter: ProgressReporter) -> Operation:
+        results: list[GeneratedAsset] = []
+        native = self._native_n(task, requests)
+        while len(results) < len(requests):
+            index = len(results)
+            try:
+                if native:
+                    reporter.start()
+                    wanted = min(len(requests) - index, self.family.max_n or _DEFAULT_MAX_N)
+                    made = yield from self._images(task, requests[index], reporter, n=wanted)
+                    results += made[:wanted]
+                    reporter.end()
+                else:
+                    results.append((yield from self._task(task, requests[index], reporter)))
+            except Exception as exc:
+                raise BatchGenerationError(
+                    f"{task} batch item {index + 1} of {len(requests)} failed after {len(results)} "
+                    f"item(s) were made: {exc}",
+                    results=results,
+                    failed_index=index,
+                    seed=getattr(requests[index], "seed", None),
+                ) from exc
+        return results
+
+    def _native_n(self, task: str, requests: Sequence[Any]) -> bool:
+        """``n`` only when every item is the same request with no seed, and the model takes ``n``."""
+        if task not in _IMAGE_TASKS or len(requests) < 2 or self.family.max_n == 1:
+            return False
+        first = requests[0]
+        streaming = first.extra.get("stream") or first.extra.get("partial_images")
+        return not streaming and all(r.seed is None and r == first for r in requests)
+
+    def _images(self, task: str, request: Any, reporter: ProgressReporter, n: int | None = None) -> Operation:
+        fields = shape_fields(self.family, request, self.config.model_id, n=n)
+        if task == "image_to_image":
+            path = self.config.image_edits_path
+            files = edit_files(self.family, request, self.config.model_id)
+            call = HttpCall("POST", self.config.url(path), data=form_fields(fields), files=files)
+        else:
+            path = self.config.image_generations_path
+            call = HttpCall("POST", self.config.url(path), json=fields)
+        if fields.get("stream"):
+            call = dataclasses.replace(call, on_event=_preview_sink(reporter, fields.get("partial_images")))
+        response = yield call
+        return (yield from self._assets(response, fields, path, "image"))
+
+    def _assets(self, response: HttpResponse, fields: dict[str, Any], path: str, kind: str) -> Operation:
+        payload = streamed_payload(response.events, response.url) if response.events else response.json()
+        assets = []
+        elapsed = response.elapsed_s
+        for index, item in enumerate(media_items(payload, response.url)):
+            source = f"{response.url} data[{index}]"
+            if item.get("b64_json"):
+                data = decode_b64(item["b64_json"], source)
+            else:
+                download = yield download_call(item["url"], self.config.base_url)
+                data, elapsed = download.content, elapsed + download.elapsed_s
+            mime = checked_media(data, source, kind)
+            metadata = {**provenance(fields, payload, item, path), "http_s": round(elapsed, 4)}
+            assets.append(GeneratedAsset(kind, data, mime, metadata))  # type: ignore[arg-type]
+        return assets
+
+    def _video(self, task: str, request: Any, reporter: ProgressReporter) -> Operation:
+        fields = video_fields(self.family, request, self.config.model_id)
+        path = self.config.text_to_video_path if task == "text_to_video" else self.config.image_to_video_path
+        url = self.config.url(path)  # type: ignore[arg-type]
+        if task == "text_to_video":
+            call = HttpCall("POST", url, json=fields)
+        elif self.family is SORA or self.config.image_to_video_mode == "multipart":
+            part = "input_reference" if self.family is SORA else "image"
+            call = HttpCall("POST", url, data=form_fields(fields), files=[file_part(part, request.image, "image")])
+        else:
+            call = HttpCall("POST", url, json={**fields, "image": image_b64(request.image)})
+        response = yield call
+        payload = response.json()
+        if isinstance(payload, dict) and "data" not in payload and payload.get("id") and payload.get("status"):
+            return [(yield from self._video_job(url, payload, fields, path, reporter))]  # type: ignore[arg-type]
+        return (yield from self._assets(response, fields, path, "video"))  # type: ignore[arg-type]
+
+    def _video_job(
+        self, url: str, job: dict[str, Any], fields: dict[str, Any], path: str, reporter: ProgressReporter
+    ) -> Operation:
+        """OpenAI's asynchronous video: poll ``{url}/{id}`` (bounded) then fetch ``{url}/{id}/content``."""
+        job_id = job["id"]
+        started = time.monotonic()
+        while job.get("status") in _PENDING_JOB_STATES:
+            progress = job.get("progress")
+            step = int(progress) if isinstance(progress, (int, float)) else None
+            reporter.report("step", step=step, total_steps=100, message=f"video job {job_id} {job['status']}")
+            if time.monotonic() - started >= self.config.job_timeout_s:
+                raise RequestTimeoutError(
+                    f"video job {job_id} was still {job['status']} after job_timeout_s={self.config.job_timeout_s}",
+                    timeout_s=self.config.job_timeout_s,
+                )
+            yield Wait(self.config.poll_interval_s)
+            job = (yield HttpCall("GET", f"{url}/{job_id}")).json()
+            if not isinstance(job, dict):
+                raise InvalidProviderResponseError(f"{url}/{job_id} answered {str(job)[:200]!r}", status=200)
+        if job.get("status") != "completed":
+            error = job.get("error") if isinstance(job.get("error"), dict) else {}
+            message = error.get("message") or error.get("code") or "no reason given"
+            raise ProviderError(
+                f"video job {job_id} ended {job.get('status')!r}: {message}", provider_message=message, status=None
+            )
+        content = yield HttpCall("GET", f"{url}/{job_id}/content")
+        mime = checked_media(content.content, f"{url}/{job_id}/content", "video")
+        metadata = provenance({**fields, "seconds": job.get("seconds"), "size": job.get("size")}, {}, {}, path)
+        metadata.update(video_id=job_id, job_s=round(time.monotonic() - started, 3))
+        if job.get("created_at") is not None:
+            metadata["created"] = job["created_at"]
+        return GeneratedAsset("video", content.content, mime, metadata)
+
+
+def _preview_sink(reporter: ProgressReporter, partials: Any):
+    """Turns streamed ``*.partial_image`` events into ``preview`` progress events."""
+    total = partials if isinstance(partials, int) and partials > 0 else None
+
+    def on_event(event: dict[str, Any]) -> None:
+        if str(event.get("type", "")).endswith("partial_image") and event.get("b64_json"):
+            index = event.get("partial_image_index")
+            step = index + 1 if isinstance(index, int) else None
+            preview = decode_b64(event["b64_json"], "partial image")
+            reporter.report("preview", step=step, total_steps=total, preview=preview)
+
+    return on_event
+
+
+__all__ = ["IMAGE_TO_VIDEO_MODES", "OpenAICompatibleBackendConfig", "OpenAICompatibleVisionBackend"]

@@ -1,0 +1,156 @@
+"""Build small random-weight Stable Diffusion pipelines offline, for tests, demos and benchmarks.
+
+Why: a real model is gigabytes and needs the hub. A random-weight pipeline with the real
+Stable Diffusion architecture (UNet, VAE, CLIP text encoder, tokenizer, scheduler) exercises the
+same Diffusers code paths (loading, ``from_pipe``, callbacks, seeds) in seconds and with no network.
+Its images are noise: it proves an installation works, not that a model is good.
+
+``build_tiny_pipeline(folder)`` writes a ~0.7 MB pipeline folder; ``build_random_pipeline(folder,
+scale=...)`` a wider one whose calls take about a second (benchmarks). Both need the ``diffusers``
+extra and import it only when called.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+#: Whole words added to the byte-level vocabulary, so prompts tokenize into more than bytes.
+_WORDS = ("a", "cat", "dog", "red", "blue", "square", "photo", "of", "the", "sunset", "over", "sea")
+
+#: Marker file written last: a folder without it is an interrupted build and is rebuilt.
+_COMPLETE_MARKER = "abstractvision_random_pipeline.json"
+
+
+def _byte_symbols() -> list[str]:
+    """The 256 printable stand-ins for bytes used by CLIP/GPT-2 byte-level BPE."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    printable += list(range(ord("®"), ord("ÿ") + 1))
+    codes = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            codes.append(256 + extra)
+            extra += 1
+    return [chr(code) for code in codes]
+
+
+def write_clip_tokenizer_files(folder: Path) -> None:
+    """Write a CLIP-format ``vocab.json`` and ``merges.txt`` (loadable with no hub access)."""
+    symbols = _byte_symbols()
+    tokens = symbols + [s + "</w>" for s in symbols] + [w + "</w>" for w in _WORDS]
+    merges: list[str] = []
+    for word in _WORDS:  # merge each word left to right into one token
+        if len(word) < 2:
+            continue
+        prefix = word[0]
+        for index, char in enumerate(word[1:], start=1):
+            right = char + "</w>" if index == len(word) - 1 else char
+            merges.append(f"{prefix} {right}")
+            prefix += right
+            if prefix not in tokens:
+                tokens.append(prefix)
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    vocab = {token: index for index, token in enumerate(dict.fromkeys(tokens))}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+
+
+def _build_components(width: int, seed: int) -> dict:
+    """Random-weight SD components; ``width`` is the UNet's first block width (8 = tiny)."""
+    import tempfile
+
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(seed)
+    groups = 4 if width <= 16 else 8
+    unet = UNet2DConditionModel(
+        block_out_channels=(width, width * 2),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=groups,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=[width, width * 2],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        norm_num_groups=groups,
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        write_clip_tokenizer_files(Path(scratch))
+        tokenizer = CLIPTokenizer.from_pretrained(scratch, model_max_length=77)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=2,
+            hidden_size=32,
+            intermediate_size=64,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            layer_norm_eps=1e-5,
+            pad_token_id=1,
+            vocab_size=len(tokenizer),
+            max_position_embeddings=77,
+        )
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    return {
+        "unet": unet,
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "scheduler": scheduler,
+        "safety_checker": None,
+        "feature_extractor": None,
+        "image_encoder": None,
+    }
+
+
+def build_random_pipeline(folder: str | Path, *, scale: int = 1, seed: int = 0) -> Path:
+    """Write a random-weight Stable Diffusion pipeline folder and return its path.
+
+    ``scale=1`` is the tiny pipeline (~0.7 MB, a 64x64 two-step call in ~0.05 s on a CPU); larger
+    scales widen the UNet and VAE (``scale=8``: a 256x256 call takes on the order of a second on two
+    CPU cores). Same ``scale`` and ``seed`` give the same weights. An existing complete folder is
+    reused, so callers can build into a cache once.
+    """
+    folder = Path(folder).expanduser()
+    marker = folder / _COMPLETE_MARKER
+    wanted = {"scale": scale, "seed": seed}
+    if marker.is_file() and json.loads(marker.read_text("utf-8")) == wanted:
+        return folder
+    from diffusers import StableDiffusionPipeline
+
+    pipeline = StableDiffusionPipeline(**_build_components(8 * scale, seed), requires_safety_checker=False)
+    pipeline.save_pretrained(folder, safe_serialization=True)
+    # transformers 5.x saves only tokenizer.json; 4.x readers need the vocab and merges too.
+    write_clip_tokenizer_files(folder / "tokenizer")
+    marker.write_text(json.dumps(wanted), encoding="utf-8")
+    return folder
+
+
+def build_tiny_pipeline(folder: str | Path, *, seed: int = 0) -> Path:
+    """The tiny random-weight pipeline (see :func:`build_random_pipeline`)."""
+    return build_random_pipeline(folder, scale=1, seed=seed)
+
+
+__all__ = ["build_random_pipeline", "build_tiny_pipeline", "write_clip_tokenizer_files"]

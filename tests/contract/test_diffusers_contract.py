@@ -1,0 +1,26 @@
+"""The backend contract suite on the Diffusers backend with a real tiny random-weight pipeline."""
+
+import pytest
+
+from contract.backend_contract import BackendContract
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def backend(tiny_diffusers_backend):
+    return tiny_diffusers_backend
+
+
+@pytest.fixture
+def contract_params():
+    return {"steps": 2, "width": 64, "height": 64}
+
+
+@pytest.fixture
+def backend_secret():
+    return None
+
+
+class TestDiffusersContract(BackendContract):
+    pass
