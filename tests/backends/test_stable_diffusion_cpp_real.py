@@ -118,3 +118,43 @@ def test_python_image_to_image_is_deterministic_and_reports_progress(sd_python_b
     assert events[0].phase == "start" and events[-1].phase == "end"
     assert any(e.phase == "step" for e in events)
     assert first.metadata["strength"] == 0.5
+
+
+def test_python_mode_serialises_concurrent_calls(sd_python_backend):
+    from concurrent.futures import ThreadPoolExecutor
+
+    manager = VisionManager(backend=sd_python_backend)
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(manager.generate_image, PROMPT, width=64, height=64, steps=1, seed=21) for _ in range(2)]
+        first, second = (future.result() for future in futures)
+    assert pixels(first.data) == pixels(second.data)
+
+
+_AFTER_BACKEND_CALL = """
+import sys
+import stable_diffusion_cpp
+from abstractvision.backends.stable_diffusion_cpp import StableDiffusionCppVisionBackend
+from abstractvision.types import ImageGenerationRequest
+
+checkpoint = sys.argv[1]
+backend = StableDiffusionCppVisionBackend(model=checkpoint, mode="python")
+backend.generate_image_with_progress(ImageGenerationRequest("a", width=64, height=64, steps=1, seed=1), print)
+raw = backend._engine._model
+raw.generate_image("a", width=64, height=64, sample_steps=1, seed=1)  # no callback: crashed on 0.4.5
+print("survived")
+"""
+
+
+def test_bindings_used_directly_after_a_backend_call_do_not_crash(sd_python_backend, sd15_checkpoint):
+    """The 0.4.5 dangling progress hook: the backend clears it, so a later callback-less call is safe."""
+    import os
+    import sys
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        [sys.executable, "-c", _AFTER_BACKEND_CALL, str(sd15_checkpoint)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    assert "survived" in done.stdout
