@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import errors as _errors  # tiny and dependency-free: its names are listed once, in errors.__all__
+
 __version__ = "0.4.0"
 
 # public name -> module that defines it
@@ -38,29 +40,7 @@ _EXPORTS: dict[str, str] = {
             "TASKS",
         )
     },
-    **{
-        name: "errors"
-        for name in (
-            "AbstractVisionError",
-            "ArtifactError",
-            "ArtifactNotFoundError",
-            "BackendNotConfiguredError",
-            "BatchGenerationError",
-            "CapabilityNotSupportedError",
-            "CapabilityRegistryError",
-            "EngineError",
-            "GenerationCancelledError",
-            "InvalidProviderResponseError",
-            "InvalidRequestError",
-            "ModelNotAvailableError",
-            "OptionalDependencyMissingError",
-            "ProviderConnectionError",
-            "ProviderError",
-            "RateLimitError",
-            "RequestTimeoutError",
-            "UnknownModelError",
-        )
-    },
+    **{name: "errors" for name in _errors.__all__},
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

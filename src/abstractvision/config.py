@@ -62,7 +62,9 @@ class Settings:
 
     # which backend to use when none is given (CLI, AbstractCore plugin)
     provider: str | None = _setting("ABSTRACTVISION_PROVIDER", "ABSTRACTVISION_BACKEND", "ABSTRACTCORE_VISION_BACKEND")
-    model_id: str | None = _setting("ABSTRACTVISION_MODEL_ID", "ABSTRACTCORE_VISION_MODEL_ID")
+    model_id: str | None = _setting(
+        "ABSTRACTVISION_MODEL_ID", "ABSTRACTCORE_VISION_MODEL_ID", "ABSTRACTCORE_VISION_UPSTREAM_MODEL_ID"
+    )
     store_dir: str | None = _setting("ABSTRACTVISION_STORE_DIR")
     model_capabilities_path: str | None = _setting("ABSTRACTVISION_MODEL_CAPABILITIES_PATH")
 
@@ -83,30 +85,39 @@ class Settings:
     image_to_video_mode: str | None = _setting("ABSTRACTVISION_IMAGE_TO_VIDEO_MODE")
 
     # Hugging Face Diffusers
-    diffusers_model: str | None = _setting("ABSTRACTVISION_DIFFUSERS_MODEL")
-    diffusers_device: str = _setting("ABSTRACTVISION_DIFFUSERS_DEVICE", default="auto")
-    diffusers_torch_dtype: str = _setting("ABSTRACTVISION_DIFFUSERS_TORCH_DTYPE", default="auto")
+    diffusers_model: str | None = _setting("ABSTRACTVISION_DIFFUSERS_MODEL", "ABSTRACTVISION_DIFFUSERS_MODEL_ID")
+    diffusers_device: str = _setting("ABSTRACTVISION_DIFFUSERS_DEVICE", "ABSTRACTCORE_VISION_DEVICE", default="auto")
+    diffusers_torch_dtype: str = _setting(
+        "ABSTRACTVISION_DIFFUSERS_TORCH_DTYPE", "ABSTRACTCORE_VISION_TORCH_DTYPE", default="auto"
+    )
     diffusers_allow_download: bool = _setting(
-        "ABSTRACTVISION_DIFFUSERS_ALLOW_DOWNLOAD", default=False, parse=_parse_bool
+        "ABSTRACTVISION_DIFFUSERS_ALLOW_DOWNLOAD",
+        "ABSTRACTCORE_VISION_ALLOW_DOWNLOAD",
+        default=False,
+        parse=_parse_bool,
     )
     diffusers_cache_dir: str | None = _setting("ABSTRACTVISION_DIFFUSERS_CACHE_DIR")
 
     # stable-diffusion.cpp
-    sdcpp_bin: str = _setting("ABSTRACTVISION_SDCPP_BIN", "ABSTRACTVISION_SDCPP_CLI", default="sd-cli")
+    sdcpp_bin: str = _setting(
+        "ABSTRACTVISION_SDCPP_BIN", "ABSTRACTVISION_SDCPP_CLI", "ABSTRACTCORE_VISION_SDCPP_BIN", default="sd-cli"
+    )
     sdcpp_mode: str = _setting("ABSTRACTVISION_SDCPP_MODE", default="auto")
     sdcpp_model: str | None = _setting("ABSTRACTVISION_SDCPP_MODEL", "ABSTRACTCORE_VISION_SDCPP_MODEL")
     sdcpp_diffusion_model: str | None = _setting(
         "ABSTRACTVISION_SDCPP_DIFFUSION_MODEL", "ABSTRACTCORE_VISION_SDCPP_DIFFUSION_MODEL"
     )
-    sdcpp_vae: str | None = _setting("ABSTRACTVISION_SDCPP_VAE")
-    sdcpp_llm: str | None = _setting("ABSTRACTVISION_SDCPP_LLM")
-    sdcpp_llm_vision: str | None = _setting("ABSTRACTVISION_SDCPP_LLM_VISION")
-    sdcpp_clip_l: str | None = _setting("ABSTRACTVISION_SDCPP_CLIP_L")
-    sdcpp_clip_g: str | None = _setting("ABSTRACTVISION_SDCPP_CLIP_G")
-    sdcpp_t5xxl: str | None = _setting("ABSTRACTVISION_SDCPP_T5XXL")
-    sdcpp_extra_args: str | None = _setting("ABSTRACTVISION_SDCPP_EXTRA_ARGS")
+    sdcpp_vae: str | None = _setting("ABSTRACTVISION_SDCPP_VAE", "ABSTRACTCORE_VISION_SDCPP_VAE")
+    sdcpp_llm: str | None = _setting("ABSTRACTVISION_SDCPP_LLM", "ABSTRACTCORE_VISION_SDCPP_LLM")
+    sdcpp_llm_vision: str | None = _setting("ABSTRACTVISION_SDCPP_LLM_VISION", "ABSTRACTCORE_VISION_SDCPP_LLM_VISION")
+    sdcpp_clip_l: str | None = _setting("ABSTRACTVISION_SDCPP_CLIP_L", "ABSTRACTCORE_VISION_SDCPP_CLIP_L")
+    sdcpp_clip_g: str | None = _setting("ABSTRACTVISION_SDCPP_CLIP_G", "ABSTRACTCORE_VISION_SDCPP_CLIP_G")
+    sdcpp_t5xxl: str | None = _setting("ABSTRACTVISION_SDCPP_T5XXL", "ABSTRACTCORE_VISION_SDCPP_T5XXL")
+    sdcpp_extra_args: str | None = _setting("ABSTRACTVISION_SDCPP_EXTRA_ARGS", "ABSTRACTCORE_VISION_SDCPP_EXTRA_ARGS")
     sdcpp_timeout_s: float | None = _setting("ABSTRACTVISION_SDCPP_TIMEOUT_S", parse=_parse_float)
-    sdcpp_models_dir: str | None = _setting("ABSTRACTVISION_SDCPP_MODELS_DIR", "ABSTRACTVISION_MODEL_DIR")
+    sdcpp_models_dir: str | None = _setting(
+        "ABSTRACTVISION_SDCPP_MODELS_DIR", "ABSTRACTVISION_MODEL_DIR", "ABSTRACTCORE_VISION_MODEL_DIR"
+    )
 
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -144,6 +155,17 @@ def env_var_names() -> dict[str, tuple[str, ...]]:
     return {f.name: f.metadata["env"] for f in _setting_fields()}
 
 
+def parse_setting(name: str, raw: Any, label: str) -> Any:
+    """Parse a setting that arrived as text from somewhere other than the environment.
+
+    Why: host frameworks (AbstractCore's server) hand over their config keys as env-shaped strings
+    (``"30"``, ``"1"``); they must be parsed exactly like the variable would be, with errors that
+    name the host's key (``label``). Non-string values are returned unchanged.
+    """
+    f = {f.name: f for f in _setting_fields()}[name]
+    return f.metadata["parse"](raw, label) if isinstance(raw, str) else raw
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **explicit: Any) -> Settings:
     """Read the environment (``os.environ`` unless given) under the explicit values.
 
@@ -169,4 +191,4 @@ def load_settings(environ: Mapping[str, str] | None = None, **explicit: Any) -> 
     return Settings(**values, sources=sources)
 
 
-__all__ = ["Settings", "env_var_names", "load_settings", "redact"]
+__all__ = ["Settings", "env_var_names", "load_settings", "parse_setting", "redact"]

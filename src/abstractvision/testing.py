@@ -129,7 +129,7 @@ def build_random_pipeline(folder: str | Path, *, scale: int = 1, seed: int = 0) 
     """Write a random-weight Stable Diffusion pipeline folder and return its path.
 
     ``scale=1`` is the tiny pipeline (~0.7 MB, a 64x64 two-step call in ~0.05 s on a CPU); larger
-    scales widen the UNet and VAE (``scale=8``: a 256x256 call takes on the order of a second on two
+    scales widen the UNet and VAE (``scale=6``: a 128x128 two-step call takes on the order of a second on two
     CPU cores). Same ``scale`` and ``seed`` give the same weights. An existing complete folder is
     reused, so callers can build into a cache once.
     """

@@ -77,13 +77,14 @@ def test_values_the_provider_rejects_fail_before_sending(openai_server, model, p
     assert openai_server.requests == []
 
 
-def test_openai_host_without_model_gets_dall_e_2_rules():
+def test_openai_host_without_model_gets_dall_e_2_rules(block_network):
     backend = OpenAICompatibleVisionBackend(
         config=OpenAICompatibleBackendConfig(base_url="https://api.openai.com/v1", api_key="sk-x")
     )
     with pytest.raises(InvalidRequestError) as info:
         VisionManager(backend=backend).generate_image("a cat", seed=1)
     assert info.value.field == "seed"
+    assert block_network == []  # refused before any connection
 
 
 def test_gpt_image_edit_uses_image_array_with_several_references(openai_server):

@@ -9,6 +9,8 @@ legitimately use the hub.
 
 from __future__ import annotations
 
+import ctypes
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,7 +75,8 @@ def resolve_device(torch: Any, device: str) -> str:
 
 
 def resolve_dtype(torch: Any, torch_dtype: str, device: str) -> Any:
-    """``auto``: half precision on GPUs (bfloat16 where supported, else float16), float32 on CPU."""
+    """``auto``: float16 on GPUs (``auto_retry_fp32`` catches overflow; pass ``bfloat16`` for FLUX-class
+    models), float32 on CPU."""
     if torch_dtype not in DTYPE_NAMES:
         raise BackendNotConfiguredError(
             f"torch_dtype={torch_dtype!r} is not one of {', '.join(DTYPE_NAMES)} "
@@ -81,11 +84,7 @@ def resolve_dtype(torch: Any, torch_dtype: str, device: str) -> Any:
         )
     if torch_dtype != "auto":
         return getattr(torch, torch_dtype)
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.startswith("mps"):
-        return torch.float16
-    return torch.float32
+    return torch.float16 if device.startswith(("cuda", "mps")) else torch.float32
 
 
 def generator_device(device: str) -> str:
@@ -202,12 +201,24 @@ def _gpu_memory(torch: Any) -> int:
 
 
 def release_accelerator_memory(torch: Any) -> None:
-    """Return cached allocator blocks to the driver, so an unload is visible to other processes."""
+    """Return cached allocator blocks to the driver (and freed heap to the OS), so an unload is
+    visible to other processes: glibc keeps freed weight and activation buffers in its arenas
+    until asked to trim them."""
+    _trim_c_heap()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     mps = getattr(torch, "mps", None)
     if mps is not None and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         mps.empty_cache()
+
+
+def _trim_c_heap() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl): nothing to trim
+        pass
 
 
 __all__ = [

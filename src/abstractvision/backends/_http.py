@@ -44,6 +44,8 @@ MAX_RETRY_AFTER_S = 120.0
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 #: Largest error body kept for messages.
 MAX_ERROR_BODY_BYTES = 64 * 1024
+#: Plain answers that declare at most this many bytes are read in one go (the hot path).
+READ_AT_ONCE_BYTES = 1024 * 1024
 #: Keep-alive pool: enough for a 16-thread batch without reconnecting.
 MAX_CONNECTIONS = 64
 
@@ -176,11 +178,13 @@ class _BodyReader:
         self.parts: list[bytes] = []
         self.size = 0
         self.events: list[dict[str, Any]] = []
-        self.sse = self.ok and call.on_event is not None and "event-stream" in response.headers.get("content-type", "")
-        self.parser = SseParser() if self.sse else None
-        declared = response.headers.get("content-length")
-        if self.ok and declared and declared.isdigit() and int(declared) > max_bytes:
+        sse = self.ok and call.on_event is not None and "event-stream" in response.headers.get("content-type", "")
+        self.parser = SseParser() if sse else None
+        declared = response.headers.get("content-length") if self.ok else None
+        if declared and declared.isdigit() and int(declared) > max_bytes:
             raise self._too_large(int(declared))
+        # a small declared body is read in one go; anything else chunk by chunk against cap and deadline
+        self.read_at_once = bool(declared and declared.isdigit() and not sse and int(declared) <= READ_AT_ONCE_BYTES)
 
     def _too_large(self, size: int) -> InvalidProviderResponseError:
         return InvalidProviderResponseError(
@@ -212,7 +216,7 @@ class _BodyReader:
     def result(self, response: Any, started: float) -> HttpResponse:
         return HttpResponse(
             status=response.status_code,
-            headers=dict(response.headers),
+            headers=response.headers,  # httpx.Headers: a case-insensitive Mapping, not copied
             content=b"".join(self.parts),
             url=self.call.url,
             elapsed_s=time.perf_counter() - started,
@@ -255,7 +259,7 @@ class HttpTransport:
         async_client: Any = None,
     ):
         self.headers = dict(headers)
-        self._auth_headers = dict(auth_headers)
+        self._authenticated_headers = {**headers, **auth_headers}
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.max_response_bytes = max_response_bytes
@@ -311,9 +315,9 @@ class HttpTransport:
 
     # ---- one attempt --------------------------------------------------------------------------------
     def _request_kwargs(self, call: HttpCall) -> dict[str, Any]:
-        headers = {**self.headers, **(self._auth_headers if call.authenticated else {})}
+        headers = self._authenticated_headers if call.authenticated else self.headers
         if call.on_event is not None:
-            headers["Accept"] = "text/event-stream"
+            headers = {**headers, "Accept": "text/event-stream"}
         return {"json": call.json, "data": call.data, "files": call.files, "headers": headers}
 
     def _exchange(self, call: HttpCall) -> HttpResponse:
@@ -323,9 +327,12 @@ class HttpTransport:
         response = client.send(request, stream=True)
         try:
             reader = _BodyReader(call, response, self.max_response_bytes, deadline, self.timeout_s)
-            for chunk in response.iter_bytes():
-                if not reader.feed(chunk):
-                    break
+            if reader.read_at_once:
+                reader.feed(response.read())
+            else:
+                for chunk in response.iter_bytes():
+                    if not reader.feed(chunk):
+                        break
             return reader.result(response, started)
         finally:
             response.close()
@@ -337,9 +344,12 @@ class HttpTransport:
         response = await client.send(request, stream=True)
         try:
             reader = _BodyReader(call, response, self.max_response_bytes, deadline, self.timeout_s)
-            async for chunk in response.aiter_bytes():
-                if not reader.feed(chunk):
-                    break
+            if reader.read_at_once:
+                reader.feed(await response.aread())
+            else:
+                async for chunk in response.aiter_bytes():
+                    if not reader.feed(chunk):
+                        break
             return reader.result(response, started)
         finally:
             await response.aclose()
@@ -375,9 +385,9 @@ class HttpTransport:
         self, call: HttpCall, attempt: int, response: HttpResponse | None, failure: BaseException | None
     ) -> float | None:
         """``None``: done, return ``response``. A number: retry after it. Otherwise raise the typed error."""
-        import httpx
-
         if failure is not None:
+            import httpx
+
             if isinstance(failure, AbstractVisionError):
                 raise failure
             retryable = isinstance(failure, (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError))

@@ -18,23 +18,25 @@ from ..media import media_type_of, sniff_mime_type
 from ._http import HttpCall
 
 #: Request fields recorded as provenance in ``GeneratedAsset.metadata`` (never the key).
-PROVENANCE_FIELDS = (
-    "model",
-    "prompt",
-    "negative_prompt",
-    "seed",
-    "steps",
-    "guidance_scale",
-    "width",
-    "height",
-    "size",
-    "fps",
-    "num_frames",
-    "seconds",
-    "quality",
-    "style",
-    "background",
-    "output_format",
+PROVENANCE_FIELDS = frozenset(
+    {
+        "model",
+        "prompt",
+        "negative_prompt",
+        "seed",
+        "steps",
+        "guidance_scale",
+        "width",
+        "height",
+        "size",
+        "fps",
+        "num_frames",
+        "seconds",
+        "quality",
+        "style",
+        "background",
+        "output_format",
+    }
 )
 
 
@@ -126,7 +128,7 @@ def streamed_payload(events: tuple[dict[str, Any], ...], source: str) -> dict[st
 
 def provenance(fields: dict[str, Any], payload: dict[str, Any], item: dict[str, Any], endpoint: str) -> dict[str, Any]:
     """Metadata for one asset: what was sent, and the provider's extras (revised prompt, usage, created)."""
-    metadata = {name: fields[name] for name in PROVENANCE_FIELDS if fields.get(name) is not None}
+    metadata = {name: value for name, value in fields.items() if name in PROVENANCE_FIELDS and value is not None}
     metadata["endpoint"] = endpoint
     if item.get("revised_prompt"):
         metadata["revised_prompt"] = item["revised_prompt"]

@@ -33,6 +33,7 @@ from typing import Any
 from ..errors import (
     AbstractVisionError,
     BackendNotConfiguredError,
+    CapabilityNotSupportedError,
     EngineError,
     InvalidRequestError,
     UnknownModelError,
@@ -74,7 +75,7 @@ class HuggingFaceDiffusersBackendConfig:
 
     ``model_id``: a hub repo id (``runwayml/stable-diffusion-v1-5``), a local pipeline folder, or a
     single-file ``.safetensors``/``.ckpt`` checkpoint. ``device``/``torch_dtype`` ``auto``: cuda, then
-    mps, then cpu; half precision on GPUs, float32 on CPU. ``allow_download`` (default off) lets the
+    mps, then cpu; float16 on GPUs, float32 on CPU. ``allow_download`` (default off) lets the
     hub download a model that is not cached. ``auto_retry_fp32`` reruns a NaN or all-black
     half-precision result in float32. ``cpu_offload``: ``auto`` | ``model`` | ``sequential`` | ``none``
     (CUDA only; ``auto`` offloads on GPUs under 12 GiB). ``scheduler``: an alias (``euler``,
@@ -325,8 +326,6 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
         try:
             pipe = auto.from_pipe(base)
         except ValueError as exc:
-            from ..errors import CapabilityNotSupportedError
-
             task = "inpainting" if kind == "inpaint" else "image_to_image"
             raise CapabilityNotSupportedError(
                 f"{type(base).__name__} ({self.config.model_id}) has no {task} pipeline in Diffusers: {exc}"

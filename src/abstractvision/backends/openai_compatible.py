@@ -169,9 +169,14 @@ class OpenAICompatibleVisionBackend(VisionBackend):
             client=http_client,
             async_client=async_http_client,
         )
+        self._capabilities = self._declared_capabilities()
 
     # ---- capabilities and lifecycle -----------------------------------------------------------
     def get_capabilities(self) -> VisionBackendCapabilities:
+        return self._capabilities
+
+    def _declared_capabilities(self) -> VisionBackendCapabilities:
+        """Fixed by the (frozen) config: video only where its path is set, edits where the model edits."""
         tasks = ["text_to_image"]
         if self.family.edits:
             tasks.append("image_to_image")
@@ -233,7 +238,7 @@ class OpenAICompatibleVisionBackend(VisionBackend):
 
     # ---- request generators ----------------------------------------------------------------------
     def _task(self, task: str, request: Any, reporter: ProgressReporter) -> Operation:
-        if task not in self.get_capabilities().supported_tasks:
+        if task not in self._capabilities.supported_tasks:
             raise self._unsupported(task)
         reporter.start()
         if task in _IMAGE_TASKS:
