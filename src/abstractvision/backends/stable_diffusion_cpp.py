@@ -1,0 +1,406 @@
+"""Local stable-diffusion.cpp: single-file SD checkpoints and GGUF models, with no Python ML stack.
+
+Two ways to run the same engine, chosen by ``mode``:
+
+* ``cli``: one ``sd-cli`` process per image (see :mod:`._sdcpp_cli`). Preferred by ``auto``
+  because release and self-built ``sd-cli`` binaries carry GPU backends (CUDA, Metal, Vulkan).
+* ``python``: the ``stable-diffusion-cpp-python`` bindings (``abstractvision[sdcpp]``), loaded once
+  and reused (see :mod:`._sdcpp_python`); faster for repeated calls because the model stays loaded.
+
+Nothing is ever downloaded: model files are local paths, and a missing engine is an
+:class:`OptionalDependencyMissingError` that says how to install either one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shlex
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import (
+    BackendNotConfiguredError,
+    CapabilityNotSupportedError,
+    ModelNotAvailableError,
+    OptionalDependencyMissingError,
+)
+from ..progress import as_reporter
+from ..types import (
+    GeneratedAsset,
+    ImageEditRequest,
+    ImageGenerationRequest,
+    ProviderModelInfo,
+    VisionBackendCapabilities,
+)
+from ._sdcpp_job import (
+    COMPONENTS,
+    DEFAULT_STEPS,
+    DEFAULT_STRENGTH,
+    MAX_SIZE,
+    MODEL_FILES,
+    SINGLE_FILE,
+    ModelFamily,
+    SdcppJob,
+    check_size,
+    check_strength,
+    plain_options,
+)
+from .base_backend import ProgressArg, VisionBackend, replace_request
+
+MODES = ("auto", "cli", "python")
+IMAGE_TASKS = ("text_to_image", "image_to_image")
+#: Files a models directory may hold that sd.cpp can load.
+MODEL_SUFFIXES = (".gguf", ".safetensors", ".ckpt")
+#: Image formats sd-cli reads directly; anything else is re-encoded as PNG first.
+_CLI_IMAGE_SUFFIXES = {"image/png": ".png", "image/jpeg": ".jpg", "image/bmp": ".bmp"}
+_SEED_LIMIT = 2**31 - 1  # both sd-cli and the bindings take it as a signed integer
+_MODEL_FIELDS = tuple(name for name, _, _ in MODEL_FILES)
+_ENV_PREFIX = "ABSTRACTVISION_SDCPP_"
+
+
+@dataclass(frozen=True)
+class StableDiffusionCppBackendConfig:
+    """Where the engine and the model files are.
+
+    ``model`` is a single-file checkpoint (SD 1.x/2.x/XL ``.safetensors``/``.ckpt``/``.gguf``);
+    component models (FLUX, Qwen-Image, SD3) give ``diffusion_model`` plus ``vae`` and their text
+    encoders (``llm``/``llm_vision``, ``clip_l``/``clip_g``/``t5xxl``). Relative paths are relative
+    to ``cwd`` (default: the current directory). ``extra_args`` go to sd-cli verbatim (a string is
+    split like a shell would). ``timeout_s`` kills an sd-cli run that takes longer.
+    """
+
+    model: str | None = None
+    diffusion_model: str | None = None
+    vae: str | None = None
+    llm: str | None = None
+    llm_vision: str | None = None
+    clip_l: str | None = None
+    clip_g: str | None = None
+    t5xxl: str | None = None
+    sd_cli_path: str = "sd-cli"
+    mode: str = "auto"
+    extra_args: tuple[str, ...] = ()
+    timeout_s: float | None = None
+    cwd: str | None = None
+    models_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in (*_MODEL_FIELDS, "cwd", "models_dir", "sd_cli_path"):
+            value = getattr(self, name)
+            if isinstance(value, os.PathLike):
+                object.__setattr__(self, name, os.fspath(value))
+        extra = self.extra_args
+        object.__setattr__(self, "extra_args", tuple(shlex.split(extra) if isinstance(extra, str) else extra or ()))
+        if self.mode not in MODES:
+            raise BackendNotConfiguredError(
+                f"mode={self.mode!r} is not a stable-diffusion.cpp mode; use one of {', '.join(MODES)} "
+                f"({_ENV_PREFIX}MODE)"
+            )
+        if self.timeout_s is not None and not self.timeout_s > 0:
+            raise BackendNotConfiguredError(f"timeout_s={self.timeout_s!r} must be a positive number of seconds")
+        if not self.model and not self.diffusion_model:
+            raise BackendNotConfiguredError(
+                "stable-diffusion.cpp needs a model file: pass model= (a single-file checkpoint, "
+                f"{_ENV_PREFIX}MODEL) or diffusion_model= with its vae/text encoders "
+                f"({_ENV_PREFIX}DIFFUSION_MODEL, {_ENV_PREFIX}VAE, {_ENV_PREFIX}LLM, ...)"
+            )
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> StableDiffusionCppBackendConfig:
+        """Explicit (non-``None``) overrides > ``ABSTRACTVISION_SDCPP_*`` settings > defaults."""
+        values = {name: getattr(settings, f"sdcpp_{name}") for name in _MODEL_FIELDS}
+        values.update(
+            sd_cli_path=settings.sdcpp_bin,
+            mode=settings.sdcpp_mode,
+            extra_args=settings.sdcpp_extra_args,
+            timeout_s=settings.sdcpp_timeout_s,
+            models_dir=settings.sdcpp_models_dir,
+        )
+        values.update({name: value for name, value in overrides.items() if value is not None})
+        return cls(**{name: value for name, value in values.items() if value is not None})
+
+    @property
+    def family(self) -> ModelFamily:
+        return COMPONENTS if self.diffusion_model and not self.model else SINGLE_FILE
+
+    def resolve(self, path: str) -> Path:
+        return (Path(self.cwd or os.getcwd()) / Path(path).expanduser()).resolve()
+
+    def model_files(self) -> list[tuple[str, str, str, Path]]:
+        """``(field, sd-cli flag, bindings keyword, absolute path)`` of every configured file."""
+        return [
+            (name, flag, keyword, self.resolve(getattr(self, name)))
+            for name, flag, keyword in MODEL_FILES
+            if getattr(self, name)
+        ]
+
+    def check_files(self) -> None:
+        """Fail before any engine work when a configured file is missing, naming it."""
+        for name, _, _, path in self.model_files():
+            if not path.is_file():
+                raise ModelNotAvailableError(
+                    f"{name}: file not found: {path} (set {name}= or {_ENV_PREFIX}{name.upper()} to an existing "
+                    "file; stable-diffusion.cpp never downloads models)",
+                    model=str(path),
+                )
+
+
+class StableDiffusionCppVisionBackend(VisionBackend):
+    """text_to_image and image_to_image (with masks) on stable-diffusion.cpp, via sd-cli or the bindings."""
+
+    name = "sdcpp"
+
+    def __init__(self, config: StableDiffusionCppBackendConfig | None = None, **fields: Any):
+        self.config = config if config is not None else StableDiffusionCppBackendConfig(**fields)
+        self._engine = None  # BindingsEngine, created on first python-mode use
+        self._engine_lock = threading.Lock()
+
+    # ---- mode ------------------------------------------------------------------------------------
+    def find_sd_cli(self) -> str | None:
+        """Absolute path of the configured sd-cli, or ``None`` when it is not there."""
+        configured = self.config.sd_cli_path
+        if os.sep in configured or (os.altsep and os.altsep in configured):
+            path = self.config.resolve(configured)
+            return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+        return shutil.which(configured)
+
+    @property
+    def mode(self) -> str:
+        """``cli`` or ``python``: the configured mode, with ``auto`` resolved (sd-cli first)."""
+        wanted = self.config.mode
+        if wanted in ("auto", "cli") and self.find_sd_cli():
+            return "cli"
+        if wanted in ("auto", "python") and _bindings_installed():
+            return "python"
+        raise self._engine_missing(wanted)
+
+    def _engine_missing(self, wanted: str) -> OptionalDependencyMissingError:
+        cli = (
+            f"put a stable-diffusion.cpp sd-cli on PATH or set sd_cli_path= / {_ENV_PREFIX}BIN (release builds "
+            "for CUDA/Metal/Vulkan: https://github.com/leejet/stable-diffusion.cpp/releases, or build it from source)"
+        )
+        python = 'install the Python bindings: pip install "abstractvision[sdcpp]" (a CPU build, compiled locally)'
+        missing = {
+            "cli": f"sd-cli was not found (sd_cli_path={self.config.sd_cli_path!r}); {cli}",
+            "python": f"mode='python' needs the stable-diffusion.cpp bindings; {python}",
+            "auto": f"neither sd-cli ({self.config.sd_cli_path!r}) nor the Python bindings were found; either {cli}, "
+            f"or {python}",
+        }[wanted]
+        return OptionalDependencyMissingError(
+            f"stable-diffusion.cpp is not available: {missing}", extra="sdcpp", package="stable-diffusion-cpp-python"
+        )
+
+    # ---- capabilities, lifecycle, catalog --------------------------------------------------------
+    def get_capabilities(self) -> VisionBackendCapabilities:
+        return VisionBackendCapabilities(
+            supported_tasks=IMAGE_TASKS, supports_mask=True, max_width=MAX_SIZE, max_height=MAX_SIZE
+        )
+
+    def preload(self) -> None:
+        """Check the files and the engine; in python mode also load the model (once)."""
+        self.config.check_files()
+        if self.mode == "python":
+            self._bindings_engine().load()
+
+    def unload(self) -> None:
+        with self._engine_lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.unload()
+
+    def list_provider_models(self, task: str | None = None) -> list[ProviderModelInfo]:
+        """The configured model files that exist, then the models directory's model files."""
+        entries: dict[Path, ProviderModelInfo] = {}
+        for name, _, _, path in self.config.model_files():
+            generates = name in ("model", "diffusion_model")
+            if path.is_file():
+                entries[path] = _model_info(path, name, IMAGE_TASKS if generates else ())
+        if self.config.models_dir:
+            folder = self.config.resolve(self.config.models_dir)
+            found = sorted(folder.iterdir()) if folder.is_dir() else []
+            for path in found:
+                if path.suffix.lower() in MODEL_SUFFIXES and path.is_file() and path not in entries:
+                    entries[path] = _model_info(path, "models_dir", IMAGE_TASKS)
+        return [info for info in entries.values() if task is None or task in info.capabilities]
+
+    # ---- normalize hooks: sd.cpp's defaults and size rules ---------------------------------------
+    def normalize_generate_image_request(self, request: ImageGenerationRequest) -> ImageGenerationRequest:
+        family = self.config.family
+        if request.control_image is not None:
+            raise CapabilityNotSupportedError("the sdcpp backend does not support control images")
+        width = request.width or family.default_size
+        height = request.height or family.default_size
+        check_size("width", width, family)
+        check_size("height", height, family)
+        plain_options(request.extra)
+        return replace_request(request, width=width, height=height, **self._common_defaults(request))
+
+    def normalize_edit_image_request(self, request: ImageEditRequest) -> ImageEditRequest:
+        from ..media import inspect_image
+
+        info = inspect_image(request.image, "image")
+        check_size("image width", info.width, self.config.family, "image")
+        check_size("image height", info.height, self.config.family, "image")
+        strength = check_strength(request.extra.get("strength", DEFAULT_STRENGTH))
+        plain_options(request.extra)
+        return replace_request(request, extra={"strength": strength}, **self._common_defaults(request))
+
+    def _common_defaults(self, request: Any) -> dict[str, Any]:
+        return {
+            "steps": request.steps or DEFAULT_STEPS,
+            "guidance_scale": self.config.family.default_cfg
+            if request.guidance_scale is None
+            else request.guidance_scale,
+            "seed": random.randint(0, _SEED_LIMIT) if request.seed is None else request.seed,
+        }
+
+    # ---- tasks -----------------------------------------------------------------------------------
+    def generate_image(self, request: ImageGenerationRequest) -> GeneratedAsset:
+        return self.generate_image_with_progress(request)
+
+    def edit_image(self, request: ImageEditRequest) -> GeneratedAsset:
+        return self.edit_image_with_progress(request)
+
+    def generate_image_with_progress(
+        self, request: ImageGenerationRequest, progress_callback: ProgressArg = None
+    ) -> GeneratedAsset:
+        request = self.normalize_generate_image_request(request)
+        return self._run_job(self._job("text_to_image", request, request.width, request.height), progress_callback)
+
+    def edit_image_with_progress(
+        self, request: ImageEditRequest, progress_callback: ProgressArg = None
+    ) -> GeneratedAsset:
+        from ..media import inspect_image
+
+        request = self.normalize_edit_image_request(request)
+        info = inspect_image(request.image, "image")
+        job = self._job("image_to_image", request, info.width, info.height)
+        return self._run_job(job, progress_callback)
+
+    def _job(self, task: str, request: Any, width: int, height: int) -> SdcppJob:
+        options = plain_options(request.extra)
+        return SdcppJob(
+            task=task,
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt or "",
+            width=width,
+            height=height,
+            steps=request.steps,
+            seed=request.seed,
+            cfg_scale=float(request.guidance_scale),
+            strength=options.get("strength") if task == "image_to_image" else None,
+            init_image=getattr(request, "image", None),
+            mask=getattr(request, "mask", None),
+            options=options,
+        )
+
+    def _run_job(self, job: SdcppJob, progress_callback: ProgressArg) -> GeneratedAsset:
+        reporter = as_reporter(progress_callback, job.task)
+        self.config.check_files()
+        mode = self.mode
+        reporter.start(total_steps=job.steps)
+        if mode == "cli":
+            data, timings = self._run_cli(job, reporter)
+        else:
+            data, timings = self._run_python(job, reporter)
+        reporter.end(total_steps=job.steps)
+        return GeneratedAsset("image", data, "image/png", self._metadata(job, mode, timings))
+
+    def _run_cli(self, job: SdcppJob, reporter: Any) -> tuple[bytes, dict[str, float]]:
+        from ._sdcpp_cli import build_argv, raise_for_exit, run_process
+
+        executable = self.find_sd_cli()
+        if executable is None:
+            raise self._engine_missing("cli")
+        with tempfile.TemporaryDirectory(prefix="abstractvision-sdcpp-") as tmp:
+            folder = Path(tmp)
+            output = folder / "output.png"
+            init = _write_input(folder, "init", job.init_image) if job.init_image is not None else None
+            mask = _write_input(folder, "mask", job.mask) if job.mask is not None else None
+            files = [(flag, str(path)) for _, flag, _, path in self.config.model_files()]
+            argv = build_argv(executable, files, job, output, init, mask, self.config.extra_args)
+            result = run_process(
+                argv, cwd=self.config.cwd or folder, timeout_s=self.config.timeout_s, reporter=reporter
+            )
+            raise_for_exit(result, output)
+            return output.read_bytes(), {"engine_s": round(result.elapsed_s, 4)}
+
+    def _run_python(self, job: SdcppJob, reporter: Any) -> tuple[bytes, dict[str, float]]:
+        from ..media import encode_png
+
+        image, load_s, engine_s = self._bindings_engine().generate(job, reporter)
+        return encode_png(image), {"load_s": round(load_s, 4), "engine_s": round(engine_s, 4)}
+
+    def _bindings_engine(self):
+        from ._sdcpp_python import BindingsEngine
+
+        with self._engine_lock:
+            if self._engine is None:
+                paths = {keyword: str(path) for _, _, keyword, path in self.config.model_files()}
+                self._engine = BindingsEngine(paths)
+            return self._engine
+
+    def _metadata(self, job: SdcppJob, mode: str, timings: dict[str, float]) -> dict[str, Any]:
+        files = {name: path.name for name, _, _, path in self.config.model_files()}
+        metadata: dict[str, Any] = {
+            "model": files.get("model") or files.get("diffusion_model"),
+            "model_files": files,
+            "mode": mode,
+            "prompt": job.prompt,
+            "negative_prompt": job.negative_prompt,
+            "seed": job.seed,
+            "steps": job.steps,
+            "guidance_scale": job.cfg_scale,
+            "width": job.width,
+            "height": job.height,
+            "sampler": job.sampler,
+        }
+        if job.strength is not None:
+            metadata["strength"] = job.strength
+        options = {name: value for name, value in job.options.items() if name != "strength"}
+        if options:
+            metadata["options"] = options
+        if mode == "cli" and self.config.extra_args:
+            metadata["extra_args"] = list(self.config.extra_args)
+        return {**metadata, **timings}
+
+
+def _bindings_installed() -> bool:
+    from importlib.util import find_spec
+
+    try:
+        return find_spec("stable_diffusion_cpp") is not None
+    except (ImportError, ValueError):  # ValueError: a module in sys.modules without a spec
+        return False
+
+
+def _model_info(path: Path, role: str, capabilities: tuple[str, ...]) -> ProviderModelInfo:
+    stat = path.stat()
+    return ProviderModelInfo(
+        id=str(path),
+        object="model",
+        created=int(stat.st_mtime),
+        owned_by="local",
+        capabilities=capabilities,
+        raw={"path": str(path), "name": path.name, "role": role, "size_bytes": stat.st_size},
+    )
+
+
+def _write_input(folder: Path, stem: str, data: bytes) -> Path:
+    """Write an input image where sd-cli can read it (formats it cannot read become PNG)."""
+    from ..media import decode_image, encode_png, sniff_mime_type
+
+    suffix = _CLI_IMAGE_SUFFIXES.get(sniff_mime_type(data) or "")
+    if suffix is None:
+        data, suffix = encode_png(decode_image(data, mode=None)), ".png"
+    path = folder / f"{stem}{suffix}"
+    path.write_bytes(data)
+    return path
+
+
+__all__ = ["MODES", "StableDiffusionCppBackendConfig", "StableDiffusionCppVisionBackend"]
