@@ -28,3 +28,26 @@ def test_every_flag_of_every_command_is_documented():
                 if isinstance(param, click.Option):
                     missing.update(opt for opt in param.opts + param.secondary_opts if f"`{opt}" not in text)
     assert missing == set()
+
+
+def _documented_commands(page: Path) -> list[list[str]]:
+    """Every ``abstractvision ...`` line in the page's shell blocks, continuations joined, split like a shell."""
+    import shlex
+
+    blocks = page.read_text().split("```")[1::2]  # the fenced blocks
+    text = "\n".join(block for block in blocks if block.startswith("bash")).replace("\\\n", " ")
+    lines = [line.split("  #")[0].strip() for line in text.splitlines()]
+    return [shlex.split(line)[1:] for line in lines if line.startswith("abstractvision ")]
+
+
+def test_getting_started_uses_only_real_commands_and_options():
+    page = REFERENCE.parents[1] / "getting-started.md"
+    commands = _documented_commands(page)
+    assert len(commands) > 15
+    with click.Context(cli) as ctx:
+        for args in commands:
+            command = cli.get_command(ctx, args[0])
+            assert command is not None, args
+            known = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+            unknown = [a for a in args[1:] if a.startswith("-") and " " not in a and a not in known | {"-h", "--help"}]
+            assert unknown == [], args
