@@ -22,11 +22,15 @@ def test_local_steps_draw_a_bar_with_step_counts():
     with ProgressDisplay("t2i", console=console) as display:
         reporter = ProgressReporter("text_to_image", display)
         reporter.start(total_steps=4)
+        reporter.report("load", message="loading the pipeline")
+        display._progress.refresh()
+        assert "loading the pipeline" in buffer.getvalue()
         for step in range(1, 5):
             reporter.step(step, 4)
             display._progress.refresh()
         assert display._bar
         assert display._progress.tasks[0].completed == 4 and display._progress.tasks[0].total == 4
+        assert display._progress.tasks[0].description == "t2i"
     assert "4/4 steps" in buffer.getvalue()
 
 

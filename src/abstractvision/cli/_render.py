@@ -87,7 +87,9 @@ class ProgressDisplay:
             elif event.phase == "step" and event.total_steps:
                 if not self._bar:
                     self._show(bar=True, total=event.total_steps)
-                self._progress.update(self._task_id, completed=event.step or 0, total=event.total_steps)
+                self._progress.update(
+                    self._task_id, completed=event.step or 0, total=event.total_steps, description=self._description()
+                )  # the description drops any "loading ..." message once steps run
             elif event.phase in ("load", "download") and event.message:
                 self._progress.update(self._task_id, description=f"{self._description()}: {event.message}")
             elif event.phase == "end" and self._bar:
