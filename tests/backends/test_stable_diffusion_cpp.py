@@ -446,3 +446,14 @@ def test_catalog_lists_configured_files_and_the_models_directory(tmp_path):
         "flux-q4.gguf",
     ]
     assert backend.list_provider_models(task="text_to_video") == []
+
+
+def test_a_models_directory_alone_lists_but_cannot_generate(tmp_path, block_network):
+    (tmp_path / "sd15.safetensors").write_bytes(b"x")
+    backend = StableDiffusionCppVisionBackend(models_dir=str(tmp_path))
+    assert [info.raw["name"] for info in backend.list_provider_models()] == ["sd15.safetensors"]
+    with pytest.raises(BackendNotConfiguredError, match="needs a model file"):
+        VisionManager(backend=backend).generate_image("a cat", width=64, height=64)
+    with pytest.raises(BackendNotConfiguredError, match="needs a model file"):
+        StableDiffusionCppVisionBackend()
+    assert block_network == []

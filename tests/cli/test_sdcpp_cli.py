@@ -36,11 +36,6 @@ def test_sdcpp_missing_model_file_is_named(invoke, fake_sd_cli, tmp_path):
     assert result.exit_code == 1 and "none.gguf" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the sdcpp config still requires a model file even to list --models-dir (issue 6 says listing "
-    "never selects a model); remove this mark once StableDiffusionCppBackendConfig accepts models_dir alone",
-)
 def test_sdcpp_catalog_lists_model_files(invoke, fake_sd_cli, model_file):
     args = ["--provider", "sdcpp", "--sd-cli", str(fake_sd_cli.path), "--models-dir", str(model_file.parent)]
     result = invoke("provider-models", *args, "--json")

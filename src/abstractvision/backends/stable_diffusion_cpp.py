@@ -103,6 +103,11 @@ class StableDiffusionCppBackendConfig:
             )
         if self.timeout_s is not None and not self.timeout_s > 0:
             raise BackendNotConfiguredError(f"timeout_s={self.timeout_s!r} must be a positive number of seconds")
+        if not self.models_dir:  # a models directory alone is enough to list models
+            self.require_model()
+
+    def require_model(self) -> None:
+        """Generation needs a model file; listing a models directory does not."""
         if not self.model and not self.diffusion_model:
             raise BackendNotConfiguredError(
                 "stable-diffusion.cpp needs a model file: pass model= (a single-file checkpoint, "
@@ -140,7 +145,8 @@ class StableDiffusionCppBackendConfig:
         ]
 
     def check_files(self) -> None:
-        """Fail before any engine work when a configured file is missing, naming it."""
+        """Fail before any engine work when the model or a configured file is missing, naming it."""
+        self.require_model()
         for name, _, _, path in self.model_files():
             if not path.is_file():
                 raise ModelNotAvailableError(
