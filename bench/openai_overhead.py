@@ -1,7 +1,9 @@
 """Per-call overhead of the OpenAI-compatible backend against the raw HTTP request, and its scaling.
 
 Both sides talk to the same loopback OpenAI-shaped server (tests/fixtures/openai_server.py) with the
-same small PNG payload:
+same small PNG payload. For the overhead figures the server runs in a separate process, as a real
+service does: in the same process its thread competes for the GIL with the caller's, which charges
+the server's work to whichever side happens to be running Python at the time.
 
 * overhead: ``calls`` raw ``httpx`` requests (POST, parse JSON, decode base64) and ``calls`` backend
   calls, interleaved one by one so machine noise hits both alike; medians and their ratio
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import base64
 import statistics
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -67,9 +70,17 @@ def interleaved(first, second, calls: int) -> tuple[float, float, float]:
     return statistics.median(a_times), statistics.median(b_times), paired
 
 
-def overhead(server: OpenAIServer, calls: int) -> dict[str, float]:
-    url = f"{server.base_url}/images/generations"
-    config = OpenAICompatibleBackendConfig(base_url=server.base_url, model_id=MODEL, api_key="sk-bench")
+def serve() -> None:
+    """Child-process mode: run the loopback server, print its base URL, stop when stdin closes."""
+    server = OpenAIServer()
+    print(server.base_url, flush=True)
+    sys.stdin.read()
+    server.close()
+
+
+def overhead(base_url: str, calls: int) -> dict[str, float]:
+    url = f"{base_url}/images/generations"
+    config = OpenAICompatibleBackendConfig(base_url=base_url, model_id=MODEL, api_key="sk-bench")
     backend = OpenAICompatibleVisionBackend(config=config)
     manager = VisionManager(backend=backend)
     request = ImageGenerationRequest(prompt=PROMPT)
@@ -126,10 +137,21 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--calls-per-thread", type=int, default=20)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve()
+        return 0
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        over = overhead(child.stdout.readline().strip(), args.calls)
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)
     server = OpenAIServer()
     try:
-        over = overhead(server, args.calls)
         scale = scaling(server, args.threads, args.latency_ms, args.calls_per_thread)
     finally:
         server.close()

@@ -63,6 +63,9 @@ class ProgressReporter:
         fraction: float | None = None,
     ) -> None:
         """Build an event stamped with the task and elapsed time, then deliver it."""
+        if self._callback is None:  # nobody listens: only the cancel check matters (hot path)
+            self.raise_if_cancelled()
+            return
         if fraction is None and step is not None and total_steps:
             fraction = min(1.0, max(0.0, step / total_steps))
         if phase == "end":

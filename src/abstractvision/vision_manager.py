@@ -17,6 +17,7 @@ It holds no per-call state, so one manager may be shared by threads.
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -32,19 +33,18 @@ from .validation import gate_capabilities, plan_seeds, validate_request
 #: Request fields that carry images, read from bytes / path / artifact ref.
 _IMAGE_FIELDS = ("image", "mask", "control_image", "reference_image")
 
-#: Metadata keys never kept (credentials must not reach disk or logs).
-_SECRET_WORDS = ("api_key", "apikey", "authorization", "password", "secret", "token")
+#: Metadata keys never kept (credentials must not reach disk or logs); token *counts* are kept.
+_SECRET_KEY = re.compile(r"api_?key|authorization|password|secret|token(?!s\b|iz)", re.IGNORECASE)
 
 
-def _is_secret_key(key: str) -> bool:
-    lowered = key.lower()
-    return any(word in lowered for word in _SECRET_WORDS) and not lowered.endswith(("_tokens", "tokens"))
+def _is_secret_key(key: Any) -> bool:
+    return isinstance(key, str) and _SECRET_KEY.search(key) is not None
 
 
 def scrub_secrets(value: Any) -> Any:
     """Copy of ``value`` without keys that look like credentials (recursively)."""
     if isinstance(value, dict):
-        return {k: scrub_secrets(v) for k, v in value.items() if not (isinstance(k, str) and _is_secret_key(k))}
+        return {k: scrub_secrets(v) for k, v in value.items() if not _is_secret_key(k)}
     if isinstance(value, (list, tuple)):
         return [scrub_secrets(v) for v in value]
     return value

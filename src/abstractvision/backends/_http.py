@@ -259,6 +259,7 @@ class HttpTransport:
         async_client: Any = None,
     ):
         self.headers = dict(headers)
+        self._auth_headers = dict(auth_headers)
         self._authenticated_headers = {**headers, **auth_headers}
         self.timeout_s = timeout_s
         self.max_retries = max_retries
@@ -281,6 +282,7 @@ class HttpTransport:
             "timeout": httpx.Timeout(self.timeout_s, connect=min(CONNECT_TIMEOUT_S, self.timeout_s)),
             "limits": httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
             "follow_redirects": False,
+            "headers": self.headers,  # on the clients we own, so requests add only what differs
         }
 
     def client(self) -> Any:
@@ -314,16 +316,20 @@ class HttpTransport:
             client.close()
 
     # ---- one attempt --------------------------------------------------------------------------------
-    def _request_kwargs(self, call: HttpCall) -> dict[str, Any]:
-        headers = self._authenticated_headers if call.authenticated else self.headers
+    def _request_kwargs(self, call: HttpCall, owned: bool) -> dict[str, Any]:
+        if owned:  # the client already sends self.headers
+            headers = self._auth_headers if call.authenticated else {}
+        else:
+            headers = self._authenticated_headers if call.authenticated else self.headers
         if call.on_event is not None:
             headers = {**headers, "Accept": "text/event-stream"}
-        return {"json": call.json, "data": call.data, "files": call.files, "headers": headers}
+        body = {"json": call.json, "data": call.data, "files": call.files}
+        return {"headers": headers, **{key: value for key, value in body.items() if value is not None}}
 
     def _exchange(self, call: HttpCall) -> HttpResponse:
         client = self.client()
         started, deadline = time.perf_counter(), time.monotonic() + self.timeout_s
-        request = client.build_request(call.method, call.url, **self._request_kwargs(call))
+        request = client.build_request(call.method, call.url, **self._request_kwargs(call, self._owns_client))
         response = client.send(request, stream=True)
         try:
             reader = _BodyReader(call, response, self.max_response_bytes, deadline, self.timeout_s)
@@ -339,8 +345,9 @@ class HttpTransport:
 
     async def _aexchange(self, call: HttpCall) -> HttpResponse:
         client = self.async_client()
+        owned = self._async_client is None
         started, deadline = time.perf_counter(), time.monotonic() + self.timeout_s
-        request = client.build_request(call.method, call.url, **self._request_kwargs(call))
+        request = client.build_request(call.method, call.url, **self._request_kwargs(call, owned))
         response = await client.send(request, stream=True)
         try:
             reader = _BodyReader(call, response, self.max_response_bytes, deadline, self.timeout_s)
