@@ -138,10 +138,13 @@ def build_random_pipeline(folder: str | Path, *, scale: int = 1, seed: int = 0) 
     wanted = {"scale": scale, "seed": seed}
     if marker.is_file() and json.loads(marker.read_text("utf-8")) == wanted:
         return folder
-    from diffusers import StableDiffusionPipeline
+    from .backends._diffusers_loading import quiet_loading
 
-    pipeline = StableDiffusionPipeline(**_build_components(8 * scale, seed), requires_safety_checker=False)
-    pipeline.save_pretrained(folder, safe_serialization=True)
+    with quiet_loading():  # no tqdm bars or torchvision notices from Transformers while writing
+        from diffusers import StableDiffusionPipeline
+
+        pipeline = StableDiffusionPipeline(**_build_components(8 * scale, seed), requires_safety_checker=False)
+        pipeline.save_pretrained(folder, safe_serialization=True)
     # transformers 5.x saves only tokenizer.json; 4.x readers need the vocab and merges too.
     write_clip_tokenizer_files(folder / "tokenizer")
     marker.write_text(json.dumps(wanted), encoding="utf-8")

@@ -278,3 +278,17 @@ def test_cpu_offload_without_cuda_is_a_config_error(tiny_diffusers_pipeline):
     config = HuggingFaceDiffusersBackendConfig(model_id=str(tiny_diffusers_pipeline), device="cpu", cpu_offload="model")
     with pytest.raises(BackendNotConfiguredError, match="needs a CUDA GPU"):
         HuggingFaceDiffusersVisionBackend(config=config).preload()
+
+
+def test_loading_prints_nothing_and_restores_library_settings(tiny_diffusers_pipeline, capfd):
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    verbosity = transformers_logging.get_verbosity()
+    config = HuggingFaceDiffusersBackendConfig(model_id=str(tiny_diffusers_pipeline), device="cpu")
+    with HuggingFaceDiffusersVisionBackend(config=config) as backend:
+        backend.preload()
+    captured = capfd.readouterr()
+    assert "Loading" not in captured.err and "torchvision" not in captured.err
+    assert diffusers_logging.is_progress_bar_enabled() and transformers_logging.is_progress_bar_enabled()
+    assert transformers_logging.get_verbosity() == verbosity

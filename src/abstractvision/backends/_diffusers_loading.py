@@ -9,8 +9,10 @@ legitimately use the hub.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,10 +153,11 @@ def load_pipeline(options: LoadOptions) -> Any:
             raise not_cached_error(model_id)
         source = str(cached)
     try:
-        if path.is_file():
-            pipe = diffusers.StableDiffusionPipeline.from_single_file(source, **kwargs)
-        else:
-            pipe = diffusers.AutoPipelineForText2Image.from_pretrained(source, **kwargs)
+        with quiet_loading():
+            if path.is_file():
+                pipe = diffusers.StableDiffusionPipeline.from_single_file(source, **kwargs)
+            else:
+                pipe = diffusers.AutoPipelineForText2Image.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as exc:
         raise ModelNotAvailableError(f"could not load model {model_id!r}: {exc}", model=model_id) from exc
     if options.scheduler:
@@ -162,6 +165,32 @@ def load_pipeline(options: LoadOptions) -> Any:
     pipe.set_progress_bar_config(disable=True)
     place(pipe, torch, options)
     return pipe
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Silence Diffusers' and Transformers' own loading bars and notices while a pipeline loads.
+
+    Why: the caller's ``on_progress`` (and the CLI's progress bar) owns the terminal; tqdm bars and
+    "requires torchvision" notices from inside ``from_pretrained`` would interleave with it. Hub
+    *download* bars (huggingface_hub) are left alone: with downloads allowed they are the only
+    sign of a multi-gigabyte transfer. The previous settings are restored afterwards.
+    """
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    bars = [(m, m.is_progress_bar_enabled()) for m in (diffusers_logging, transformers_logging)]
+    verbosity = transformers_logging.get_verbosity()
+    for module, _ in bars:
+        module.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        for module, enabled in bars:
+            if enabled:
+                module.enable_progress_bar()
 
 
 def build_scheduler(diffusers: Any, name: str, config: Any) -> Any:
