@@ -13,6 +13,7 @@ import pytest
 from abstractvision import LocalAssetStore, VisionManager
 from abstractvision.backends._http import (
     INITIAL_RETRY_DELAY_S,
+    MAX_PARSED_URLS,
     MAX_RETRY_AFTER_S,
     MAX_RETRY_DELAY_S,
     SseParser,
@@ -221,3 +222,14 @@ def test_failed_download_keeps_the_http_status(openai_server, store):
         manager_for(openai_server, store).generate_image("a cat")
     assert info.value.status == 404
     assert stored_files(store) == []
+
+
+def test_one_off_result_urls_do_not_grow_the_parsed_url_cache(openai_server):
+    backend = OpenAICompatibleVisionBackend(config=OpenAICompatibleBackendConfig(base_url=openai_server.base_url))
+    manager = VisionManager(backend=backend)
+    for index in range(MAX_PARSED_URLS + 8):
+        url = openai_server.host_file(f"result-{index}.png", server_png(8, 8))
+        openai_server.enqueue(GENERATIONS, Reply(json={"data": [{"url": url}]}))
+        assert manager.generate_image("a cat").mime_type == "image/png"
+    assert len(backend._transport._parsed_urls) == MAX_PARSED_URLS
+    backend.close()

@@ -48,6 +48,8 @@ MAX_ERROR_BODY_BYTES = 64 * 1024
 READ_AT_ONCE_BYTES = 1024 * 1024
 #: Keep-alive pool: enough for a 16-thread batch without reconnecting.
 MAX_CONNECTIONS = 64
+#: Endpoint URLs kept parsed per transport (the generation, edit, models and video paths, and a few more).
+MAX_PARSED_URLS = 32
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -273,6 +275,7 @@ class HttpTransport:
         self._async_client = async_client
         self._async_clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
+        self._parsed_urls: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"HttpTransport(timeout_s={self.timeout_s}, max_retries={self.max_retries})"
@@ -329,10 +332,24 @@ class HttpTransport:
         body = {"json": call.json, "data": call.data, "files": call.files}
         return {"headers": headers, **{key: value for key, value in body.items() if value is not None}}
 
+    def _url(self, url: str) -> Any:
+        """``httpx.URL`` for ``url``, parsed once: a backend calls the same few endpoints over and over,
+        and parsing a URL is about a third of what building a request costs."""
+        parsed = self._parsed_urls.get(url)
+        if parsed is None:
+            import httpx
+
+            parsed = httpx.URL(url)
+            if len(self._parsed_urls) < MAX_PARSED_URLS:  # result downloads have one-off URLs
+                self._parsed_urls[url] = parsed
+        return parsed
+
     def _exchange(self, call: HttpCall) -> HttpResponse:
         client = self.client()
         started, deadline = time.perf_counter(), time.monotonic() + self.timeout_s
-        request = client.build_request(call.method, call.url, **self._request_kwargs(call, self._owns_client))
+        request = client.build_request(
+            call.method, self._url(call.url), **self._request_kwargs(call, self._owns_client)
+        )
         response = client.send(request, stream=True)
         try:
             reader = _BodyReader(call, response, self.max_response_bytes, deadline, self.timeout_s)
@@ -350,7 +367,7 @@ class HttpTransport:
         client = self.async_client()
         owned = self._async_client is None
         started, deadline = time.perf_counter(), time.monotonic() + self.timeout_s
-        request = client.build_request(call.method, call.url, **self._request_kwargs(call, owned))
+        request = client.build_request(call.method, self._url(call.url), **self._request_kwargs(call, owned))
         response = await client.send(request, stream=True)
         try:
             reader = _BodyReader(call, response, self.max_response_bytes, deadline, self.timeout_s)
