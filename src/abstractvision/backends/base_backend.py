@@ -181,13 +181,7 @@ class VisionBackend(ABC):
             try:
                 results.append(self.run(task, request, progress_callback))
             except Exception as exc:
-                raise BatchGenerationError(
-                    f"{task} batch item {index + 1} of {len(requests)} failed after {len(results)} "
-                    f"item(s) were made: {exc}",
-                    results=results,
-                    failed_index=index,
-                    seed=getattr(request, "seed", None),
-                ) from exc
+                raise batch_failure(task, requests, index, results, exc) from exc
         return results
 
     async def arun_batch(self, task: str, requests: Sequence[Any], progress_callback: ProgressArg = None) -> list[Any]:
@@ -228,6 +222,18 @@ class VisionBackend(ABC):
         return result
 
 
+def batch_failure(
+    task: str, requests: Sequence[Any], index: int, results: list[Any], cause: BaseException
+) -> BatchGenerationError:
+    """The error for batch item ``index`` failing, carrying the ``results`` already made."""
+    return BatchGenerationError(
+        f"{task} batch item {index + 1} of {len(requests)} failed after {len(results)} item(s) were made: {cause}",
+        results=results,
+        failed_index=index,
+        seed=getattr(requests[index], "seed", None),
+    )
+
+
 def replace_request(request: Any, **changes: Any) -> Any:
     """``dataclasses.replace`` for requests; ``extra`` changes merge into the existing dict."""
     extra = changes.pop("extra", None)
@@ -236,4 +242,4 @@ def replace_request(request: Any, **changes: Any) -> Any:
     return dataclasses.replace(request, **changes)
 
 
-__all__ = ["REQUEST_TYPES", "TASK_METHODS", "UPSCALE_TASK", "VisionBackend", "replace_request"]
+__all__ = ["REQUEST_TYPES", "TASK_METHODS", "UPSCALE_TASK", "VisionBackend", "batch_failure", "replace_request"]

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 from ..errors import (
     BackendNotConfiguredError,
-    BatchGenerationError,
     InvalidProviderResponseError,
     ProviderError,
     RequestTimeoutError,
@@ -53,7 +52,7 @@ from ._openai_shapes import (
     shape_fields,
     video_fields,
 )
-from .base_backend import ProgressArg, VisionBackend
+from .base_backend import ProgressArg, VisionBackend, batch_failure
 
 IMAGE_TO_VIDEO_MODES = ("multipart", "json_b64")
 
@@ -263,13 +262,7 @@ class OpenAICompatibleVisionBackend(VisionBackend):
                 else:
                     results.append((yield from self._task(task, requests[index], reporter)))
             except Exception as exc:
-                raise BatchGenerationError(
-                    f"{task} batch item {index + 1} of {len(requests)} failed after {len(results)} "
-                    f"item(s) were made: {exc}",
-                    results=results,
-                    failed_index=index,
-                    seed=getattr(requests[index], "seed", None),
-                ) from exc
+                raise batch_failure(task, requests, index, results, exc) from exc
         return results
 
     def _native_n(self, task: str, requests: Sequence[Any]) -> bool:
