@@ -16,6 +16,7 @@ from abstractvision.backends.huggingface_diffusers import (
     HuggingFaceDiffusersBackendConfig,
     HuggingFaceDiffusersVisionBackend,
 )
+from fixtures.tiny_diffusers import overflowing_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.gpu]
 
@@ -89,3 +90,17 @@ def test_unload_returns_gpu_memory(cuda, tiny_diffusers_pipeline):
     cuda.cuda.synchronize()
     after = cuda.cuda.memory_allocated()
     assert after - before <= 0.1 * (loaded - before)
+
+
+def test_a_nan_float16_result_on_cuda_is_retried_in_float32(cuda, tiny_diffusers_pipeline, tmp_path):
+    import warnings
+
+    folder = overflowing_copy(tiny_diffusers_pipeline, tmp_path / "overflow")
+    config = HuggingFaceDiffusersBackendConfig(model_id=str(folder), device="cuda", cpu_offload="none")
+    with HuggingFaceDiffusersVisionBackend(config=config) as backend:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            asset = VisionManager(backend=backend).generate_image("a cat", seed=1, **SMALL)
+    assert any("retrying in float32" in str(w.message) for w in caught)
+    assert asset.metadata["fp32_retry"] is True and asset.metadata["torch_dtype"] == "float32"
+    assert asset.metadata["device"].startswith("cuda") and pixels(asset.data).max() > 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import shutil
 import threading
 import warnings
 import weakref
@@ -27,6 +26,7 @@ from abstractvision.errors import (
 )
 from abstractvision.media import read_png_metadata
 from fixtures.images import make_png
+from fixtures.tiny_diffusers import overflowing_copy
 
 pytestmark = pytest.mark.slow
 
@@ -216,19 +216,6 @@ def test_four_threads_share_one_backend(tiny_diffusers_backend):
         thread.join(timeout=120)
     assert not errors
     assert all(numpy.array_equal(results[seed], expected[seed]) for seed in seeds)
-
-
-def overflowing_copy(folder, destination):
-    """A copy of the pipeline whose VAE has weights beyond float16's range (65504): finite in
-    float32, inf in float16, which the VAE's group norm turns into NaN, as real SD VAEs do."""
-    from safetensors.torch import load_file, save_file
-
-    shutil.copytree(folder, destination)
-    weights_file = destination / "vae" / "diffusion_pytorch_model.safetensors"
-    weights = load_file(weights_file)
-    weights["post_quant_conv.weight"] = weights["post_quant_conv.weight"].sign() * 1e5
-    save_file(weights, weights_file)
-    return destination
 
 
 def test_a_nan_half_precision_result_is_retried_in_float32(tiny_diffusers_pipeline, tmp_path):
