@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,7 @@ class LoadOptions:
     low_cpu_mem_usage: bool
     cpu_offload: str
     scheduler: str | None
+    single_file_config: str | None = None
 
 
 def not_cached_error(model_id: str) -> ModelNotAvailableError:
@@ -118,6 +119,81 @@ def not_cached_error(model_id: str) -> ModelNotAvailableError:
         "or allow downloads: allow_download=True, --allow-download, or ABSTRACTVISION_DIFFUSERS_ALLOW_DOWNLOAD=1",
         model=model_id,
     )
+
+
+def single_file_config(path: Path, options: LoadOptions) -> str | None:
+    """The Diffusers config (a local folder) to build a single-file checkpoint's pipeline with.
+
+    Why: a single ``.safetensors``/``.ckpt`` file holds weights only; Diffusers builds the pipeline
+    from its base model's config files (``model_index.json``, component configs, tokenizer). When
+    those are not cached, ``from_single_file`` quietly turns ``local_files_only`` off and fetches
+    them from the hub. So with downloads off the config is resolved here, from the cache or a local
+    folder, and a missing one is an error that says how to get it (a few kilobytes, no weights).
+    With downloads on, Diffusers resolves (and downloads) it itself.
+    """
+    wanted = options.single_file_config
+    if options.allow_download:
+        return wanted
+    if wanted is None:
+        wanted = base_model_of(path)
+    folder = pipeline_folder(wanted, options.cache_dir)
+    if folder is None:
+        raise ModelNotAvailableError(
+            f"single-file checkpoint {path.name!r} needs the Diffusers config of its base model {wanted!r}, "
+            "which is not in the local Hugging Face cache and downloads are off. Get the config files once "
+            f"(no weights): `hf download {wanted} --include '*.json' '*.txt'`; or pass single_file_config= "
+            "a local Diffusers pipeline folder; or allow downloads: allow_download=True, --allow-download, "
+            "or ABSTRACTVISION_DIFFUSERS_ALLOW_DOWNLOAD=1",
+            model=str(path),
+        )
+    return str(folder)
+
+
+def base_model_of(path: Path) -> str:
+    """The hub repo whose config Diffusers uses for this checkpoint (inferred from its tensors).
+
+    A ``.safetensors`` file is read lazily (header, plus the few tensors the inference looks at),
+    so a multi-gigabyte checkpoint is not loaded twice.
+    """
+    from diffusers.loaders.single_file_utils import fetch_diffusers_config, load_single_file_checkpoint
+
+    if path.suffix.lower() == ".safetensors":
+        checkpoint: Any = _LazyCheckpoint(path)
+    else:
+        checkpoint = load_single_file_checkpoint(str(path), local_files_only=True)
+    try:
+        return fetch_diffusers_config(checkpoint)["pretrained_model_name_or_path"]
+    except Exception as exc:  # Diffusers raises several types for checkpoints it cannot place
+        raise ModelNotAvailableError(
+            f"could not tell which model {path.name!r} is ({exc}); pass single_file_config= a local Diffusers "
+            "pipeline folder (or a cached repo id) of its base model",
+            model=str(path),
+        ) from exc
+
+
+class _LazyCheckpoint(Mapping):
+    """A read-only view of a safetensors file that loads a tensor only when it is looked at."""
+
+    def __init__(self, path: Path):
+        from safetensors import safe_open
+
+        self._file = safe_open(str(path), framework="pt")
+        self._keys = list(self._file.keys())
+        self._key_set = set(self._keys)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._key_set:
+            raise KeyError(key)
+        return self._file.get_tensor(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._key_set
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 def _dtype_kwarg(diffusers: Any) -> str:
@@ -152,6 +228,10 @@ def load_pipeline(options: LoadOptions) -> Any:
         if cached is None:
             raise not_cached_error(model_id)
         source = str(cached)
+    if path.is_file():
+        config = single_file_config(path, options)
+        if config is not None:
+            kwargs["config"] = config
     try:
         with quiet_loading():
             if path.is_file():
@@ -266,4 +346,5 @@ __all__ = [
     "release_accelerator_memory",
     "resolve_device",
     "resolve_dtype",
+    "single_file_config",
 ]

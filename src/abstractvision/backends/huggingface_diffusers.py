@@ -79,7 +79,9 @@ class HuggingFaceDiffusersBackendConfig:
     hub download a model that is not cached. ``auto_retry_fp32`` reruns a NaN or all-black
     half-precision result in float32. ``cpu_offload``: ``auto`` | ``model`` | ``sequential`` | ``none``
     (CUDA only; ``auto`` offloads on GPUs under 12 GiB). ``scheduler``: an alias (``euler``,
-    ``ddim``, ``dpmpp_2m``, ...) or a Diffusers scheduler class name.
+    ``ddim``, ``dpmpp_2m``, ...) or a Diffusers scheduler class name. ``single_file_config``: for a
+    single-file checkpoint, its base model's Diffusers config (a local pipeline folder or a cached
+    repo id); by default the base model Diffusers infers from the checkpoint, looked up in the cache.
     """
 
     model_id: str | None = None
@@ -94,6 +96,7 @@ class HuggingFaceDiffusersBackendConfig:
     low_cpu_mem_usage: bool = True
     cpu_offload: str = "auto"
     scheduler: str | None = None
+    single_file_config: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> HuggingFaceDiffusersBackendConfig:
@@ -347,6 +350,7 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
             low_cpu_mem_usage=c.low_cpu_mem_usage,
             cpu_offload=c.cpu_offload,
             scheduler=c.scheduler,
+            single_file_config=c.single_file_config,
         )
 
     def _require_model(self) -> str:
