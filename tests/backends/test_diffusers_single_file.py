@@ -6,7 +6,6 @@ Uses the full-size random SD 1.x checkpoint the stable-diffusion.cpp tests build
 from __future__ import annotations
 
 import pytest
-from fixtures.sd15_checkpoint import write_sd15_diffusers_config
 
 from abstractvision import VisionManager
 from abstractvision.backends.huggingface_diffusers import (
@@ -14,6 +13,7 @@ from abstractvision.backends.huggingface_diffusers import (
     HuggingFaceDiffusersVisionBackend,
 )
 from abstractvision.errors import ModelNotAvailableError
+from fixtures.sd15_checkpoint import write_sd15_diffusers_config
 
 pytestmark = pytest.mark.slow
 
