@@ -167,7 +167,8 @@ def test_provider_comes_from_the_environment(invoke, monkeypatch):
 
 def test_unknown_provider_lists_the_known_ones(invoke):
     result = invoke("t2i", "cat", "--provider", "dalle")
-    assert result.exit_code == 1 and "known backends:" in result.stderr and "echo" in result.stderr
+    assert result.exit_code == 2 and "known backends:" in result.stderr and "echo" in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_provider_models_lists_the_backend_catalog(invoke):

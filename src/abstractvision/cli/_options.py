@@ -73,8 +73,26 @@ def stack_options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return apply
 
 
+def _check_provider(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An unknown backend name is a usage error (exit 2), listing the known ones."""
+    if value is None:
+        return None
+    from ..backends import canonical_backend_name
+    from ..errors import BackendNotConfiguredError
+
+    try:
+        canonical_backend_name(value)
+    except BackendNotConfiguredError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 backend_options = stack_options(
-    click.option("--provider", help="Backend: openai, diffusers, sdcpp or a plugin (env ABSTRACTVISION_PROVIDER)."),
+    click.option(
+        "--provider",
+        callback=_check_provider,
+        help="Backend: openai, diffusers, sdcpp or a plugin (env ABSTRACTVISION_PROVIDER).",
+    ),
     click.option("--model", help="Model id (OpenAI, Diffusers) or model file (sdcpp); optional for some backends."),
     click.option("--base-url", help="OpenAI-compatible service URL, e.g. http://127.0.0.1:8000/v1."),
     click.option("--api-key", help="API key for the service (prefer OPENAI_API_KEY / ABSTRACTVISION_API_KEY)."),
