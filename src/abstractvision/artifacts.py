@@ -67,6 +67,29 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def make_ref(
+    artifact_id: str,
+    data: bytes,
+    content_type: str,
+    *,
+    run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    sha256: str | None = None,
+) -> dict[str, Any]:
+    """The ref dict every store returns: id, type, digest and size, plus run id and tags when given."""
+    ref: dict[str, Any] = {
+        REF_KEY: artifact_id,
+        "content_type": content_type,
+        "sha256": sha256 or hashlib.sha256(data).hexdigest(),
+        "size_bytes": len(data),
+    }
+    if run_id:
+        ref["run_id"] = run_id
+    if tags:
+        ref["tags"] = {str(k): str(v) for k, v in tags.items()}
+    return ref
+
+
 def _json_safe(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     return json.loads(json.dumps(dict(metadata or {}), default=str))
 
@@ -115,9 +138,6 @@ class LocalAssetStore:
         except FileNotFoundError:
             raise ArtifactNotFoundError(f"no artifact {artifact_id!r} in {self.base_dir}") from None
 
-    def _write_atomic(self, path: Path, data: bytes) -> None:
-        write_atomic(path, data)
-
     # ---- API -------------------------------------------------------------------------------
     def store_bytes(
         self,
@@ -136,24 +156,15 @@ class LocalAssetStore:
         content_type = content_type or sniff_mime_type(data) or "application/octet-stream"
         artifact_id = hashlib.sha256(data).hexdigest()
         self.base_dir.mkdir(parents=True, exist_ok=True)
-        record: dict[str, Any] = {
-            REF_KEY: artifact_id,
-            "content_type": content_type,
-            "sha256": artifact_id,
-            "size_bytes": len(data),
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+        record = make_ref(artifact_id, data, content_type, run_id=run_id, tags=tags, sha256=artifact_id)
+        record["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if filename:
             record["filename"] = os.path.basename(filename)
-        if run_id:
-            record["run_id"] = run_id
-        if tags:
-            record["tags"] = {str(k): str(v) for k, v in tags.items()}
         content_path = self._content_path(artifact_id, record)
         if not content_path.exists() or content_path.stat().st_size != len(data):
-            self._write_atomic(content_path, data)
+            write_atomic(content_path, data)
         sidecar = {**record, "metadata": _json_safe(metadata)}
-        self._write_atomic(self._sidecar(artifact_id), json.dumps(sidecar, indent=2, sort_keys=True).encode())
+        write_atomic(self._sidecar(artifact_id), json.dumps(sidecar, indent=2, sort_keys=True).encode())
         return record
 
     def load_bytes(self, ref: Any) -> bytes:
@@ -240,18 +251,7 @@ class RuntimeArtifactStoreAdapter:
         else:
             method = getattr(self.store, "store", None) or self.store.put
             result = _call_tolerant(method, data, kwargs, metadata)
-        artifact_id = _extract_id(result)
-        ref: dict[str, Any] = {
-            REF_KEY: artifact_id,
-            "content_type": content_type,
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "size_bytes": len(data),
-        }
-        if run_id:
-            ref["run_id"] = run_id
-        if tags:
-            ref["tags"] = dict(tags)
-        return ref
+        return make_ref(_extract_id(result), data, content_type, run_id=run_id, tags=tags)
 
     def load_bytes(self, ref: Any) -> bytes:
         artifact_id = artifact_id_of(ref)
