@@ -21,13 +21,13 @@ import base64
 import statistics
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import httpx  # noqa: E402
+from _timing import interleave, timed  # noqa: E402
 
 from abstractvision import VisionManager  # noqa: E402
 from abstractvision.backends.openai_compatible import (  # noqa: E402
@@ -48,24 +48,11 @@ def raw_call(client: httpx.Client, url: str) -> bytes:
     return base64.b64decode(response.json()["data"][0]["b64_json"])
 
 
-def timed(fn) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
-
-
 def interleaved(first, second, calls: int) -> tuple[float, float, float]:
     """Medians of ``calls`` timings of each, alternating ABBA so neither side always runs first, and
     the median of the per-pair ratios ``second / first`` (adjacent calls share the machine's load, so
     the paired ratio cancels the noise of a shared machine that the two medians keep)."""
-    a_times, b_times = [], []
-    for i in range(calls):
-        if i % 2 == 0:
-            a_times.append(timed(first))
-            b_times.append(timed(second))
-        else:
-            b_times.append(timed(second))
-            a_times.append(timed(first))
+    a_times, b_times = interleave(calls, first, second)
     paired = statistics.median(b / a for a, b in zip(a_times, b_times, strict=True))
     return statistics.median(a_times), statistics.median(b_times), paired
 

@@ -22,11 +22,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from _timing import interleave  # noqa: E402
 
 from abstractvision import VisionManager  # noqa: E402
 from abstractvision.backends.stable_diffusion_cpp import StableDiffusionCppVisionBackend  # noqa: E402
@@ -34,27 +34,6 @@ from fixtures.sd15_checkpoint import ensure_sd15_checkpoint  # noqa: E402
 from fixtures.sdcpp import ensure_sd_cli  # noqa: E402
 
 PROMPT = "a lighthouse at dusk"
-
-
-def timed(function: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    function()
-    return time.perf_counter() - started
-
-
-def interleave(
-    rounds: int, first: Callable[[], object], second: Callable[[], object]
-) -> tuple[list[float], list[float]]:
-    """Alternate which side runs first each round, so drift and neighbours' load cancel out."""
-    a_times, b_times = [], []
-    for index in range(rounds):
-        if index % 2 == 0:
-            a_times.append(timed(first))
-            b_times.append(timed(second))
-        else:
-            b_times.append(timed(second))
-            a_times.append(timed(first))
-    return a_times, b_times
 
 
 def summary(name: str, ours: list[float], baseline: list[float], baseline_name: str) -> dict:
