@@ -1,13 +1,14 @@
 """The contract every backend passes, written once.
 
-A backend's test module provides three fixtures and one empty subclass::
+A backend's test module provides two fixtures (three with a secret) and one empty subclass::
 
     @pytest.fixture
     def backend(...):          # a ready VisionBackend (real engine, loopback server, ...)
     @pytest.fixture
     def contract_params():     # small generation params that backend accepts, e.g. {"steps": 2}
     @pytest.fixture
-    def backend_secret():      # a secret configured into the backend (API key), or None
+    def backend_secret():      # the API key configured into the backend (default: None,
+                               # from tests/contract/conftest.py)
 
     class TestMyBackendContract(BackendContract):
         pass

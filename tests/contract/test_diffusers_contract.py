@@ -17,10 +17,5 @@ def contract_params():
     return {"steps": 2, "width": 64, "height": 64}
 
 
-@pytest.fixture
-def backend_secret():
-    return None
-
-
 class TestDiffusersContract(BackendContract):
     pass

@@ -15,10 +15,5 @@ def contract_params():
     return {"steps": 2, "width": 16, "height": 16}
 
 
-@pytest.fixture
-def backend_secret():
-    return None
-
-
 class TestRecordingBackendContract(BackendContract):
     pass

@@ -16,11 +16,6 @@ def contract_params():
     return {"steps": 2, "width": 64, "height": 64}
 
 
-@pytest.fixture
-def backend_secret():
-    return None
-
-
 class TestSdcppContract(BackendContract):
     pass
 
