@@ -209,3 +209,31 @@ def test_an_sd_cli_that_cannot_start_is_an_engine_error(model_file, tmp_path):
         backend.generate_image(ImageGenerationRequest("a cat", **SMALL))
     assert str(broken) in str(info.value) and "ABSTRACTVISION_SDCPP_BIN" in str(info.value)
 
+
+# ---- python mode: what cancel interrupts there -------------------------------------------------------
+PROMPT = "a lighthouse at dusk"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_python_mode_a_queued_call_is_cancelled_while_another_runs(sd_python_backend):
+    """The running C call cannot be interrupted, but a call waiting for the loaded context can."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    manager = VisionManager(backend=sd_python_backend)
+    running = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(
+            manager.generate_image, PROMPT, width=64, height=64, steps=6, seed=1, on_progress=lambda e: running.set()
+        )
+        assert running.wait(120)
+        cancel = threading.Event()
+        timer = threading.Timer(0.3, cancel.set)
+        timer.start()
+        started = time.perf_counter()
+        with pytest.raises(GenerationCancelledError):
+            manager.generate_image(PROMPT, width=64, height=64, steps=6, seed=2, cancel=cancel)
+        waited = time.perf_counter() - started
+        still_running = not first.done()
+        assert inspect_image(first.result().data).width == 64
+    assert still_running and waited < 3  # refused while the other call ran, not after its own run
