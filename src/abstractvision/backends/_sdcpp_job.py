@@ -7,6 +7,7 @@ translates an :class:`SdcppJob` into its own form (argv or keyword arguments).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +78,34 @@ class SdcppJob:
         return str(self.options.get("sampling_method", "default"))
 
 
+def text_fields(job: SdcppJob) -> dict[str, str]:
+    """The job's free text, by the field name an error should give: prompts and string options."""
+    fields = {"prompt": job.prompt, "negative_prompt": job.negative_prompt}
+    fields.update({f"extra[{name!r}]": value for name, value in job.options.items() if isinstance(value, str)})
+    return fields
+
+
+def check_text(fields: Mapping[str, str]) -> None:
+    """Refuse text neither engine can take, naming the field.
+
+    Both hand text to C as NUL-terminated UTF-8: a NUL would end it early (sd-cli's argv cannot
+    carry one at all), and a lone surrogate is not encodable (it means the text was decoded wrongly).
+    """
+    for name, value in fields.items():
+        if "\x00" in value:
+            raise InvalidRequestError(
+                f"{name} contains a NUL character, which stable-diffusion.cpp cannot take", field=name
+            )
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidRequestError(
+                f"{name} has a lone surrogate ({value[exc.start]!r} at position {exc.start}), which is not text and "
+                "cannot be passed to stable-diffusion.cpp; the string was decoded wrongly: fix its decoding",
+                field=name,
+            ) from None
+
+
 def check_size(name: str, value: int, family: ModelFamily, field_name: str | None = None) -> None:
     """Reject a size sd.cpp cannot take, offering the nearest sizes it can."""
     step = family.multiple_of
@@ -133,5 +162,7 @@ __all__ = [
     "SdcppJob",
     "check_size",
     "check_strength",
+    "check_text",
     "plain_options",
+    "text_fields",
 ]

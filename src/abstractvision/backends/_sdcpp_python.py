@@ -12,20 +12,26 @@ Two facts about the bindings shape this module:
   pass a callback, and clear the C hook after every call so that other code in the process that
   uses the bindings directly is safe too.
 * **No interruption.** A running C call cannot be stopped from Python (an exception raised in a
-  ctypes callback is printed and dropped), so cancellation is honoured as soon as the call returns.
+  ctypes callback is printed and dropped, and 0.4.5 exposes no abort hook), so cancellation is
+  honoured as soon as the call returns. Before it starts, cancel holds: while waiting for another
+  call to release the context, and once the model is loaded. ``timeout_s`` is sd-cli's only: a
+  deadline could not stop the C call either (use CLI mode for a hard limit).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import EngineError, InvalidRequestError, OptionalDependencyMissingError
 from ..progress import ProgressReporter
 from ._sdcpp_job import SdcppJob
 
+#: How often a call waiting for the loaded context (another call is generating) checks its cancel event.
+_WAIT_POLL_S = 0.05
 #: Option names whose bindings keyword differs from sd-cli's flag name.
 _KEYWORD_ALIASES = {"sampling_method": "sample_method", "sampler": "sample_method"}
 
@@ -81,8 +87,9 @@ class BindingsEngine:
     def generate(self, job: SdcppJob, reporter: ProgressReporter) -> tuple[Any, float, float]:
         """Run ``job``; return ``(RGB PIL image, load seconds, generation seconds)``."""
         kwargs = self._keywords(job)
-        with self._lock:
+        with self._held(reporter):
             load_s = self._load_locked()
+            reporter.raise_if_cancelled()  # the last point where a cancel saves the whole run
             stopped: list[BaseException] = []
 
             def on_step(step: int, steps: int, _elapsed: float) -> None:
@@ -107,6 +114,16 @@ class BindingsEngine:
         if not images:
             raise EngineError("stable-diffusion.cpp returned no image")
         return images[0].convert("RGB"), load_s, elapsed
+
+    @contextmanager
+    def _held(self, reporter: ProgressReporter) -> Iterator[None]:
+        """The context's lock, waited for cancellably: a queued call is not stuck behind another whole run."""
+        while not self._lock.acquire(timeout=_WAIT_POLL_S):
+            reporter.raise_if_cancelled()
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def _keywords(self, job: SdcppJob) -> dict[str, Any]:
         from ..media import decode_image

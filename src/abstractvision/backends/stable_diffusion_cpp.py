@@ -48,7 +48,9 @@ from ._sdcpp_job import (
     SdcppJob,
     check_size,
     check_strength,
+    check_text,
     plain_options,
+    text_fields,
 )
 from .base_backend import ProgressArg, VisionBackend, replace_request
 
@@ -71,7 +73,8 @@ class StableDiffusionCppBackendConfig:
     component models (FLUX, Qwen-Image, SD3) give ``diffusion_model`` plus ``vae`` and their text
     encoders (``llm``/``llm_vision``, ``clip_l``/``clip_g``/``t5xxl``). Relative paths are relative
     to ``cwd`` (default: the current directory). ``extra_args`` go to sd-cli verbatim (a string is
-    split like a shell would). ``timeout_s`` kills an sd-cli run that takes longer.
+    split like a shell would). ``timeout_s`` kills an sd-cli run that takes longer (CLI mode only: the
+    bindings' C call cannot be interrupted).
     """
 
     model: str | None = None
@@ -307,18 +310,19 @@ class StableDiffusionCppVisionBackend(VisionBackend):
 
     def _run_job(self, job: SdcppJob, progress_callback: ProgressArg) -> GeneratedAsset:
         reporter = as_reporter(progress_callback, job.task)
+        check_text(text_fields(job))
         self.config.check_files()
         mode = self.mode
         reporter.start(total_steps=job.steps)
         if mode == "cli":
-            data, timings = self._run_cli(job, reporter)
+            data, mime_type, timings = self._run_cli(job, reporter)
         else:
-            data, timings = self._run_python(job, reporter)
+            data, mime_type, timings = self._run_python(job, reporter)
         reporter.end(total_steps=job.steps)
-        return GeneratedAsset("image", data, "image/png", self._metadata(job, mode, timings))
+        return GeneratedAsset("image", data, mime_type, self._metadata(job, mode, timings))
 
-    def _run_cli(self, job: SdcppJob, reporter: Any) -> tuple[bytes, dict[str, float]]:
-        from ._sdcpp_cli import build_argv, raise_for_exit, run_process
+    def _run_cli(self, job: SdcppJob, reporter: Any) -> tuple[bytes, str, dict[str, float]]:
+        from ._sdcpp_cli import build_argv, check_command_line, read_image, run_process
 
         executable = self.find_sd_cli()
         if executable is None:
@@ -330,17 +334,19 @@ class StableDiffusionCppVisionBackend(VisionBackend):
             mask = _write_input(folder, "mask", job.mask) if job.mask is not None else None
             files = [(flag, str(path)) for _, flag, _, path in self.config.model_files()]
             argv = build_argv(executable, files, job, output, init, mask, self.config.extra_args)
+            check_command_line(argv, text_fields(job))
             result = run_process(
                 argv, cwd=self.config.cwd or folder, timeout_s=self.config.timeout_s, reporter=reporter
             )
-            raise_for_exit(result, output)
-            return output.read_bytes(), {"engine_s": round(result.elapsed_s, 4)}
+            data, mime_type = read_image(result, output)
+            return data, mime_type, {"engine_s": round(result.elapsed_s, 4)}
 
-    def _run_python(self, job: SdcppJob, reporter: Any) -> tuple[bytes, dict[str, float]]:
+    def _run_python(self, job: SdcppJob, reporter: Any) -> tuple[bytes, str, dict[str, float]]:
         from ..media import encode_png
 
+        # The bindings hand back a PIL image made in this process; encoding it is the validation.
         image, load_s, engine_s = self._bindings_engine().generate(job, reporter)
-        return encode_png(image), {"load_s": round(load_s, 4), "engine_s": round(engine_s, 4)}
+        return encode_png(image), "image/png", {"load_s": round(load_s, 4), "engine_s": round(engine_s, 4)}
 
     def _bindings_engine(self):
         from ._sdcpp_python import BindingsEngine
