@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from abstractvision.redaction import redact_url, scrub, url_secrets
+from abstractvision.redaction import is_secret_name, redact_url, scrub, url_secrets
 
 
 @pytest.mark.parametrize(
@@ -27,3 +27,13 @@ def test_url_secrets_and_scrub_cover_the_written_and_decoded_password():
     secrets = url_secrets("https://u:p%40ss@h/v1")
     assert secrets == ("p%40ss", "p@ss")
     assert scrub("sent p@ss and p%40ss with key sk-1", (*secrets, "sk-1", None, "")) == "sent *** and *** with key ***"
+
+
+@pytest.mark.parametrize("name", ["api-key", "X-API-Key", "Authorization", "x-auth-token", "Cookie", "client_secret"])
+def test_credential_names(name):
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize("name", ["User-Agent", "X-Relay", "OpenAI-Organization", "total_tokens", "tokenizer"])
+def test_ordinary_names(name):
+    assert not is_secret_name(name)

@@ -7,11 +7,22 @@ functions. Pure standard library, so importing it costs nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 #: What a hidden secret is shown as.
 MASK = "***"
+
+#: Names (of headers, settings, metadata keys) whose values are credentials; token *counts* are not.
+_SECRET_NAME = re.compile(
+    r"api[-_]?key|auth|passw(or)?d|secret|token(?!s\b|iz)|cookie|credential|signature", re.IGNORECASE
+)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a value called ``name`` (``api-key``, ``Authorization``, ``X-Auth-Token``...) is a credential."""
+    return _SECRET_NAME.search(name) is not None
 
 
 def redact_url(url: str) -> str:
@@ -55,4 +66,4 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
-__all__ = ["MASK", "redact_url", "scrub", "url_secrets"]
+__all__ = ["MASK", "is_secret_name", "redact_url", "scrub", "url_secrets"]

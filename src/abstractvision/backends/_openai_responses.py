@@ -104,14 +104,15 @@ def media_items(payload: Any, source: str) -> list[dict[str, Any]]:
     return items
 
 
-def download_call(url: Any, base_url: str) -> HttpCall:
-    """A GET for a result URL: http(s) only; the API key goes only to the service's own host."""
+def download_call(url: Any) -> HttpCall:
+    """A GET for a result URL, part of the exchange that produced it; http(s) only.
+
+    The transport sends credentials only when the URL is on the service's own origin.
+    """
     parts = urlsplit(url) if isinstance(url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise _invalid(f"refusing to download result url {str(url)[:200]!r}: only http and https URLs are fetched")
-    base = urlsplit(base_url)
-    same_origin = (parts.scheme, parts.netloc) == (base.scheme, base.netloc)
-    return HttpCall("GET", url, authenticated=same_origin)
+    return HttpCall("GET", url, continues=True)
 
 
 def streamed_payload(events: tuple[dict[str, Any], ...], source: str) -> dict[str, Any]:
