@@ -43,7 +43,8 @@ def store(tmp_path):
 def manager_for(server, store=None, **options):
     options.setdefault("model_id", "sd-local")
     config = OpenAICompatibleBackendConfig(base_url=server.base_url if server else options.pop("base_url"), **options)
-    return VisionManager(backend=OpenAICompatibleVisionBackend(config=config), store=store)
+    manager = VisionManager(backend=OpenAICompatibleVisionBackend(config=config), store=store)
+    return server.track(manager) if server else manager
 
 
 def stored_files(store) -> list:
