@@ -19,7 +19,7 @@ GENERATIONS = "/images/generations"
 
 def manager_for(server, model_id="sd-local", **backend_args):
     config = OpenAICompatibleBackendConfig(base_url=server.base_url, model_id=model_id)
-    return VisionManager(backend=OpenAICompatibleVisionBackend(config=config, **backend_args))
+    return server.track(VisionManager(backend=OpenAICompatibleVisionBackend(config=config, **backend_args)))
 
 
 def sent(server, name):
@@ -99,22 +99,31 @@ def test_async_batch_edit_and_retry(openai_server):
     manager = manager_for(openai_server)
 
     async def main():
-        batch = await manager.agenerate_image_batch("a cat", count=2)
-        edited = await manager.aedit_image("blue", make_png(16, 16), seed=3)
+        async with manager.backend:  # closes this loop's async client
+            batch = await manager.agenerate_image_batch("a cat", count=2)
+            edited = await manager.aedit_image("blue", make_png(16, 16), seed=3)
         return batch, edited
+
+    async def again():
+        await manager.agenerate_image("again")
+        await manager.backend.aclose()
 
     batch, edited = asyncio.run(main())
     assert len(batch) == 2 and sent(openai_server, "n") == [2, 2]  # the 503 was retried
     assert edited.metadata["seed"] == 3 and openai_server.last.form["seed"] == ["3"]
-    asyncio.run(manager.agenerate_image("again"))  # a new event loop gets its own client
+    asyncio.run(again())  # a new event loop gets its own client
 
 
 def test_async_fault_is_the_same_typed_error(openai_server):
     openai_server.enqueue(GENERATIONS, Reply(body=b"{broken"))
     from abstractvision.errors import InvalidProviderResponseError
 
+    async def main():
+        async with manager_for(openai_server).backend as backend:
+            await VisionManager(backend=backend).agenerate_image("a cat")
+
     with pytest.raises(InvalidProviderResponseError):
-        asyncio.run(manager_for(openai_server).agenerate_image("a cat"))
+        asyncio.run(main())
 
 
 def test_a_callers_sync_client_is_used_and_left_open(openai_server):

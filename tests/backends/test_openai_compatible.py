@@ -20,7 +20,9 @@ SECRET = "sk-test-secret-abc"
 
 def make_backend(server, **options) -> OpenAICompatibleVisionBackend:
     options.setdefault("model_id", "sd-local")
-    return OpenAICompatibleVisionBackend(config=OpenAICompatibleBackendConfig(base_url=server.base_url, **options))
+    return server.track(
+        OpenAICompatibleVisionBackend(config=OpenAICompatibleBackendConfig(base_url=server.base_url, **options))
+    )
 
 
 @pytest.fixture

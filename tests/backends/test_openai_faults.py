@@ -11,12 +11,12 @@ from email.utils import format_datetime
 import pytest
 
 from abstractvision import LocalAssetStore, VisionManager
-from abstractvision.backends._http import (
+from abstractvision.backends._http import MAX_PARSED_URLS
+from abstractvision.backends._http_body import SseParser
+from abstractvision.backends._retry import (
     INITIAL_RETRY_DELAY_S,
-    MAX_PARSED_URLS,
     MAX_RETRY_AFTER_S,
     MAX_RETRY_DELAY_S,
-    SseParser,
     parse_retry_after,
     retry_delay,
     should_retry,
@@ -43,7 +43,8 @@ def store(tmp_path):
 def manager_for(server, store=None, **options):
     options.setdefault("model_id", "sd-local")
     config = OpenAICompatibleBackendConfig(base_url=server.base_url if server else options.pop("base_url"), **options)
-    return VisionManager(backend=OpenAICompatibleVisionBackend(config=config), store=store)
+    manager = VisionManager(backend=OpenAICompatibleVisionBackend(config=config), store=store)
+    return server.track(manager) if server else manager
 
 
 def stored_files(store) -> list:

@@ -12,7 +12,7 @@ from fixtures.images import make_jpeg, make_png
 
 def manager_for(server, model_id, **options):
     config = OpenAICompatibleBackendConfig(base_url=server.base_url, model_id=model_id, **options)
-    return VisionManager(backend=OpenAICompatibleVisionBackend(config=config))
+    return server.track(VisionManager(backend=OpenAICompatibleVisionBackend(config=config)))
 
 
 def test_gpt_image_gets_the_narrow_shape_without_response_format(openai_server):

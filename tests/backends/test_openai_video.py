@@ -22,7 +22,7 @@ SYNC_T2V, SYNC_I2V = "/video/generations", "/video/image-to-video"
 
 def manager_for(server, model_id="wan-video", **options):
     config = OpenAICompatibleBackendConfig(base_url=server.base_url, model_id=model_id, **options)
-    return VisionManager(backend=OpenAICompatibleVisionBackend(config=config))
+    return server.track(VisionManager(backend=OpenAICompatibleVisionBackend(config=config)))
 
 
 def test_video_is_opt_in(openai_server):

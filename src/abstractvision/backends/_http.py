@@ -1,4 +1,4 @@
-"""HTTP transport for remote backends: one pooled client, bounded bodies, retries, typed errors.
+"""HTTP transport for remote backends: one pooled client, one deadline per exchange, retries, typed errors.
 
 Why the shape: the request logic of a backend is written once, as a generator that *yields*
 :class:`HttpCall` (send this) and :class:`Wait` (sleep this long) and receives the
@@ -6,20 +6,28 @@ Why the shape: the request logic of a backend is written once, as a generator th
 :meth:`HttpTransport.adrive` with ``httpx.AsyncClient``. Only sending and sleeping differ between
 sync and async, so only they are written twice.
 
-The retry policy is pure (:func:`should_retry`, :func:`retry_delay`, beside their constants) so it is
-tested without a server and shared by both paths.
+Policies held here, whatever the server does:
+
+* ``timeout_s`` bounds each *exchange*: a request, its retries and the waits between them, and the
+  downloads of its results (calls marked ``continues``); a retry whose wait would not fit is not
+  made. A :class:`Wait` of the operation (video job polling) is not part of an exchange: the next
+  request starts a new one. Enforced per byte, not per read (:mod:`._http_guard`).
+* The caller's cancel event stops a request while it waits for headers, reads a body or waits to
+  retry (:class:`GenerationCancelledError` within :data:`~._http_guard.CANCEL_POLL_S`).
+* Credentials (every header that came from configuration) go only to the service's own origin
+  (scheme, host, port); other hosts get only the neutral ``User-Agent``. Redirects are not followed.
+* Only transport failures become :class:`ProviderConnectionError`; anything else a callback raises
+  passes through unchanged. Messages never show the API key or a password in ``base_url``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
-import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,68 +39,23 @@ from ..errors import (
     RateLimitError,
     RequestTimeoutError,
 )
+from ..progress import ProgressReporter
+from ..redaction import redact_url, scrub, url_secrets
+from ._http_body import BodyReader, excerpt, provider_message
+from ._http_guard import Exchange, apause, current_exchange, guard_client, pause
+from ._retry import parse_retry_after, retry_delay, should_retry
 
 # ---- policy ----------------------------------------------------------------------------------
 #: Connecting should be quick even when generating is slow.
 CONNECT_TIMEOUT_S = 5.0
-#: First backoff delay; doubles per attempt up to MAX_RETRY_DELAY_S, minus up to 25 % jitter.
-INITIAL_RETRY_DELAY_S = 0.5
-MAX_RETRY_DELAY_S = 8.0
-#: A server asking for a longer wait than this fails at once instead of stalling the caller.
-MAX_RETRY_AFTER_S = 120.0
-#: 4xx statuses worth retrying (timeout, conflict, rate limit); every 5xx is retried too.
-RETRYABLE_STATUSES = frozenset({408, 409, 429})
-#: Largest error body kept for messages.
-MAX_ERROR_BODY_BYTES = 64 * 1024
-#: Plain answers that declare at most this many bytes are read in one go (the hot path).
-READ_AT_ONCE_BYTES = 1024 * 1024
 #: Keep-alive pool: enough for a 16-thread batch without reconnecting.
 MAX_CONNECTIONS = 64
 #: Endpoint URLs kept parsed per transport (the generation, edit, models and video paths, and a few more).
 MAX_PARSED_URLS = 32
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds the server asked to wait (``retry-after-ms``, then ``Retry-After`` seconds or date)."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    raw_ms = lowered.get("retry-after-ms")
-    if raw_ms is not None:
-        try:
-            return max(0.0, float(raw_ms) / 1000)
-        except ValueError:
-            pass
-    raw = lowered.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def should_retry(status: int, headers: Mapping[str, str]) -> bool:
-    """Whether an answer with ``status`` may succeed when sent again (never other 4xx)."""
-    lowered = {k.lower(): v.lower() for k, v in headers.items()}
-    if lowered.get("x-should-retry") in ("true", "false"):
-        return lowered["x-should-retry"] == "true"
-    return status in RETRYABLE_STATUSES or status >= 500
-
-
-def retry_delay(attempt: int, headers: Mapping[str, str], jitter: Callable[[], float] = random.random) -> float | None:
-    """Seconds to wait before retry number ``attempt + 1``; ``None`` when the server asked too much.
-
-    A server-requested wait is honoured as is; otherwise exponential backoff with jitter.
-    """
-    asked = parse_retry_after(headers)
-    if asked is not None:
-        return asked if asked <= MAX_RETRY_AFTER_S else None
-    backoff = min(INITIAL_RETRY_DELAY_S * 2**attempt, MAX_RETRY_DELAY_S)
-    return backoff * (1 - 0.25 * jitter())
+#: The only header a host other than the service's own receives.
+NEUTRAL_HEADERS = {"User-Agent": "abstractvision"}
+_JSON_TYPE = {"Content-Type": "application/json"}
+_SSE_ACCEPT = {"Accept": "text/event-stream"}
 
 
 # ---- what a backend's request logic yields ---------------------------------------------------
@@ -100,14 +63,18 @@ def retry_delay(attempt: int, headers: Mapping[str, str], jitter: Callable[[], f
 # and a frozen dataclass's __init__ costs several times more. Nothing mutates them after creation.
 @dataclass(slots=True)
 class HttpCall:
-    """One request. ``url`` is absolute. ``on_event`` turns on Server-Sent Events parsing."""
+    """One request. ``url`` is absolute; ``json`` is an already encoded JSON body.
+
+    ``continues``: the call belongs to the exchange before it (a download of its results) and shares
+    its deadline. ``on_event`` turns on Server-Sent Events parsing.
+    """
 
     method: str
     url: str
-    json: Any = None
+    json: bytes | None = None
     data: dict[str, Any] | None = None
     files: list[tuple[str, tuple[str, bytes, str]]] | None = None
-    authenticated: bool = True
+    continues: bool = False
     on_event: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False)
 
 
@@ -118,6 +85,8 @@ class Wait:
 
 @dataclass(slots=True)
 class HttpResponse:
+    """An answer; ``url`` is the request's URL with any password masked (it is named in messages)."""
+
     status: int
     headers: Mapping[str, str]
     content: bytes
@@ -130,152 +99,64 @@ class HttpResponse:
             return json.loads(self.content)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidProviderResponseError(
-                f"{self.url} answered {self.status} with a body that is not JSON ({exc}): {_excerpt(self.content)!r}",
+                f"{self.url} answered {self.status} with a body that is not JSON ({exc}): {excerpt(self.content)!r}",
                 status=self.status,
-                body=_excerpt(self.content),
+                body=excerpt(self.content),
             ) from None
 
 
 Operation = Generator[HttpCall | Wait, HttpResponse | None, Any]
 
 
-def _excerpt(content: bytes, limit: int = 300) -> str:
-    return content[:limit].decode("utf-8", "replace")
+def _is_transport_failure(exc: BaseException) -> bool:
+    """Failures of the network or of httpx itself; everything else (a callback's error) passes through."""
+    import httpx
+
+    return isinstance(exc, (httpx.RequestError, httpx.InvalidURL))
 
 
-class SseParser:
-    """Incremental Server-Sent Events parser: bytes in, JSON events out (``[DONE]`` ignored)."""
-
-    def __init__(self) -> None:
-        self._buffer = b""
-
-    def feed(self, chunk: bytes) -> list[dict[str, Any]]:
-        self._buffer += chunk.replace(b"\r\n", b"\n")
-        events = []
-        while b"\n\n" in self._buffer:
-            block, self._buffer = self._buffer.split(b"\n\n", 1)
-            name, data = None, []
-            for line in block.decode("utf-8").split("\n"):
-                if line.startswith("event:"):
-                    name = line[6:].strip()
-                elif line.startswith("data:"):
-                    data.append(line[5:].strip())
-            if not data or data == ["[DONE]"]:
-                continue
-            try:
-                event = json.loads("\n".join(data))
-            except ValueError:
-                raise InvalidProviderResponseError(f"malformed server-sent event: {_excerpt(block)!r}") from None
-            if name and isinstance(event, dict):
-                event.setdefault("type", name)
-            events.append(event)
-        return events
-
-
-class _BodyReader:
-    """Collects a response body within the size cap and the deadline, parsing events when asked."""
-
-    def __init__(self, call: HttpCall, response: Any, max_bytes: int, deadline: float, timeout_s: float):
-        self.call, self.max_bytes, self.deadline, self.timeout_s = call, max_bytes, deadline, timeout_s
-        self.ok = response.status_code < 400
-        self.limit = max_bytes if self.ok else MAX_ERROR_BODY_BYTES
-        self.parts: list[bytes] = []
-        self.size = 0
-        self.events: list[dict[str, Any]] = []
-        sse = self.ok and call.on_event is not None and "event-stream" in response.headers.get("content-type", "")
-        self.parser = SseParser() if sse else None
-        declared = response.headers.get("content-length") if self.ok else None
-        declared_size = int(declared) if declared and declared.isdigit() else None
-        if declared_size is not None and declared_size > max_bytes:
-            raise self._too_large(declared_size)
-        # a small declared body is read in one go; anything else chunk by chunk against cap and deadline
-        self.read_at_once = declared_size is not None and not sse and declared_size <= READ_AT_ONCE_BYTES
-
-    def _too_large(self, size: int) -> InvalidProviderResponseError:
-        return InvalidProviderResponseError(
-            f"{self.call.url} sent {size} bytes or more, over the {self.max_bytes}-byte limit "
-            "(raise max_response_bytes if this is expected)",
-            status=200,
-        )
-
-    def feed(self, chunk: bytes) -> bool:
-        """Take one chunk; ``False`` once an error body has been read far enough."""
-        if time.monotonic() > self.deadline:
-            raise RequestTimeoutError(
-                f"{self.call.method} {self.call.url} took longer than timeout_s={self.timeout_s}",
-                timeout_s=self.timeout_s,
-            )
-        self.size += len(chunk)
-        if self.size > self.limit:
-            if self.ok:
-                raise self._too_large(self.size)
-            return False
-        if self.parser is not None:
-            for event in self.parser.feed(chunk):
-                self.events.append(event)
-                self.call.on_event(event)  # type: ignore[misc]
-        else:
-            self.parts.append(chunk)
-        return True
-
-    def result(self, response: Any, started: float) -> HttpResponse:
-        return HttpResponse(
-            status=response.status_code,
-            headers=response.headers,  # httpx.Headers: a case-insensitive Mapping, not copied
-            content=b"".join(self.parts),
-            url=self.call.url,
-            elapsed_s=time.perf_counter() - started,
-            events=tuple(self.events),
-        )
-
-
-def provider_message(content: bytes) -> str:
-    """The service's own explanation from an error body (OpenAI ``error.message``, ``detail``, text)."""
+def _in_event_loop() -> bool:
     try:
-        payload = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
-        return _excerpt(content).strip()
-    if isinstance(payload, dict):
-        error = payload.get("error", payload.get("detail", payload.get("message")))
-        if isinstance(error, dict):
-            error = error.get("message") or error.get("code") or error
-        if error:
-            return str(error)
-    return _excerpt(content).strip()
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class HttpTransport:
     """One pooled client per backend instance (and one async client per event loop), thread-safe.
 
-    ``headers`` go on every request to the service; ``auth_headers`` only on requests marked
-    ``authenticated`` (never on downloads from other hosts). ``secret`` is scrubbed from messages.
+    ``origin`` is the service's root URL: ``credentials`` (API key, organization, gateway headers)
+    go only to its scheme, host and port. ``secrets`` (and a password in ``origin``) are scrubbed
+    from every message.
     """
 
     def __init__(
         self,
         *,
-        headers: Mapping[str, str],
-        auth_headers: Mapping[str, str],
+        origin: str,
+        credentials: Mapping[str, str],
         timeout_s: float,
         max_retries: int,
         max_response_bytes: int,
-        secret: str | None = None,
+        secrets: Iterable[str | None] = (),
         client: Any = None,
         async_client: Any = None,
     ):
-        self.headers = dict(headers)
-        self._auth_headers = dict(auth_headers)
-        self._authenticated_headers = {**headers, **auth_headers}
+        self._origin = origin
+        self._credentials = dict(credentials)
+        self._headers_with_credentials = {**NEUTRAL_HEADERS, **credentials}
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.max_response_bytes = max_response_bytes
-        self._secret = secret
+        self._secrets = tuple(s for s in (*secrets, *url_secrets(origin)) if s)
         self._client = client
         self._owns_client = client is None
         self._async_client = async_client
         self._async_clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
-        self._parsed_urls: dict[str, Any] = {}
+        self._parsed_urls: dict[str, tuple[Any, bool]] = {}
+        self._origin_key: tuple[Any, ...] | None = None
 
     def __repr__(self) -> str:
         return f"HttpTransport(timeout_s={self.timeout_s}, max_retries={self.max_retries})"
@@ -288,7 +169,7 @@ class HttpTransport:
             "timeout": httpx.Timeout(self.timeout_s, connect=min(CONNECT_TIMEOUT_S, self.timeout_s)),
             "limits": httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
             "follow_redirects": False,
-            "headers": self.headers,  # on the clients we own, so requests add only what differs
+            "headers": NEUTRAL_HEADERS,  # on the clients we own, so requests add only the credentials
         }
 
     def client(self) -> Any:
@@ -297,7 +178,9 @@ class HttpTransport:
                 if self._client is None:
                     import httpx
 
-                    self._client = httpx.Client(**self._client_options())
+                    client = httpx.Client(**self._client_options())
+                    guard_client(client)
+                    self._client = client
         return self._client
 
     def async_client(self) -> Any:
@@ -314,155 +197,244 @@ class HttpTransport:
         return client
 
     def close(self) -> None:
-        """Close the clients this transport created (a caller's client stays the caller's)."""
+        """Close the clients this transport created (a caller's client stays the caller's).
+
+        An async client is closed on its own event loop: awaited there when that loop is idle,
+        scheduled when it is running. Prefer :meth:`aclose` from async code.
+        """
         with self._lock:
             client, self._client = (self._client, None) if self._owns_client else (None, self._client)
+            async_clients = list(self._async_clients.items())
             self._async_clients = weakref.WeakKeyDictionary()
         if client is not None:
             client.close()
+        for loop, async_client in async_clients:
+            if loop.is_running():
+                asyncio.run_coroutine_threadsafe(async_client.aclose(), loop)
+            elif not loop.is_closed() and not _in_event_loop():
+                loop.run_until_complete(async_client.aclose())
+            # else: nothing can run on a closed loop, nor on an idle one from inside another loop
+
+    async def aclose(self) -> None:
+        """Close this event loop's async client (awaited), then everything :meth:`close` closes."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            async_client = self._async_clients.pop(loop, None)
+        if async_client is not None:
+            await async_client.aclose()
+        self.close()
 
     # ---- one attempt --------------------------------------------------------------------------------
-    def _request_kwargs(self, call: HttpCall, owned: bool) -> dict[str, Any]:
-        if owned:  # the client already sends self.headers
-            headers = self._auth_headers if call.authenticated else {}
-        else:
-            headers = self._authenticated_headers if call.authenticated else self.headers
-        if call.on_event is not None:
-            headers = {**headers, "Accept": "text/event-stream"}
-        body = {"json": call.json, "data": call.data, "files": call.files}
-        return {"headers": headers, **{key: value for key, value in body.items() if value is not None}}
-
-    def _url(self, url: str) -> Any:
-        """``httpx.URL`` for ``url``, parsed once: a backend calls the same few endpoints over and over,
-        and parsing a URL is about a third of what building a request costs."""
-        parsed = self._parsed_urls.get(url)
-        if parsed is None:
+    def _url(self, url: str) -> tuple[Any, bool]:
+        """``httpx.URL`` for ``url`` and whether it is on the service's origin, worked out once per URL:
+        a backend calls the same few endpoints over and over, and parsing is a third of a request's cost."""
+        known = self._parsed_urls.get(url)
+        if known is None:
             import httpx
 
             parsed = httpx.URL(url)
+            if self._origin_key is None:
+                base = httpx.URL(self._origin)
+                self._origin_key = (base.scheme, base.host, base.port)
+            known = parsed, (parsed.scheme, parsed.host, parsed.port) == self._origin_key
             if len(self._parsed_urls) < MAX_PARSED_URLS:  # result downloads have one-off URLs
-                self._parsed_urls[url] = parsed
-        return parsed
+                self._parsed_urls[url] = known
+        return known
 
-    def _exchange(self, call: HttpCall) -> HttpResponse:
+    def _request_kwargs(self, call: HttpCall, same_origin: bool, owned: bool) -> dict[str, Any]:
+        if owned:  # the client already sends the neutral headers
+            headers = self._credentials if same_origin else {}
+        else:
+            headers = self._headers_with_credentials if same_origin else NEUTRAL_HEADERS
+        kwargs: dict[str, Any] = {}
+        if call.json is not None:
+            headers = {**headers, **_JSON_TYPE}
+            kwargs["content"] = call.json
+        if call.on_event is not None:
+            headers = {**headers, **_SSE_ACCEPT}
+        if call.data is not None:
+            kwargs["data"] = call.data
+        if call.files is not None:
+            kwargs["files"] = call.files
+        kwargs["headers"] = headers
+        return kwargs
+
+    def _build(self, client: Any, call: HttpCall, exchange: Exchange, owned: bool) -> Any:
+        url, same_origin = self._url(call.url)
+        exchange.call = call
+        request = client.build_request(call.method, url, **self._request_kwargs(call, same_origin, owned))
+        left = exchange.check()  # httpx's own limits: the time left (all a caller's sync client is held to)
+        request.extensions["timeout"] = {
+            "connect": min(CONNECT_TIMEOUT_S, left),
+            "read": left,
+            "write": left,
+            "pool": left,
+        }
+        return request
+
+    def _exchange(self, call: HttpCall, exchange: Exchange) -> HttpResponse:
         client = self.client()
-        started, deadline = time.perf_counter(), time.monotonic() + self.timeout_s
-        request = client.build_request(
-            call.method, self._url(call.url), **self._request_kwargs(call, self._owns_client)
-        )
-        response = client.send(request, stream=True)
+        started = time.perf_counter()
+        token = current_exchange.set(exchange)  # seen by the guarded sockets of the clients we own
         try:
-            reader = _BodyReader(call, response, self.max_response_bytes, deadline, self.timeout_s)
-            if reader.read_at_once:
-                reader.feed(response.read())
-            else:
-                for chunk in response.iter_bytes():
-                    if not reader.feed(chunk):
-                        break
-            return reader.result(response, started)
+            request = self._build(client, call, exchange, self._owns_client)
+            response = client.send(request, stream=True, follow_redirects=False)  # even on a caller's client
+            try:
+                reader = BodyReader(call, redact_url(call.url), response, self.max_response_bytes, exchange)
+                if reader.read_at_once:
+                    reader.feed(response.read())
+                else:
+                    for chunk in response.iter_bytes():
+                        if not reader.feed(chunk):
+                            break
+                return self._response(reader, response, started)
+            finally:
+                response.close()
         finally:
-            response.close()
+            current_exchange.reset(token)
 
-    async def _aexchange(self, call: HttpCall) -> HttpResponse:
+    async def _aattempt(self, call: HttpCall, exchange: Exchange) -> HttpResponse:
         client = self.async_client()
-        owned = self._async_client is None
-        started, deadline = time.perf_counter(), time.monotonic() + self.timeout_s
-        request = client.build_request(call.method, self._url(call.url), **self._request_kwargs(call, owned))
-        response = await client.send(request, stream=True)
+        started = time.perf_counter()
+        request = self._build(client, call, exchange, self._async_client is None)
+        response = await client.send(request, stream=True, follow_redirects=False)
         try:
-            reader = _BodyReader(call, response, self.max_response_bytes, deadline, self.timeout_s)
+            reader = BodyReader(call, redact_url(call.url), response, self.max_response_bytes, exchange)
             if reader.read_at_once:
                 reader.feed(await response.aread())
             else:
                 async for chunk in response.aiter_bytes():
                     if not reader.feed(chunk):
                         break
-            return reader.result(response, started)
+            return self._response(reader, response, started)
         finally:
             await response.aclose()
 
+    @staticmethod
+    def _response(reader: BodyReader, response: Any, started: float) -> HttpResponse:
+        return HttpResponse(
+            status=response.status_code,
+            headers=response.headers,  # httpx.Headers: a case-insensitive Mapping, not copied
+            content=b"".join(reader.parts),
+            url=reader.label,
+            elapsed_s=time.perf_counter() - started,
+            events=tuple(reader.events),
+        )
+
     # ---- retries: the decision is shared, only sending and sleeping differ ---------------------
-    def send(self, call: HttpCall) -> HttpResponse:
+    def send(self, call: HttpCall, exchange: Exchange | None = None) -> HttpResponse:
+        """Send ``call`` with retries, within ``exchange`` (a new one when not given)."""
+        exchange = exchange if exchange is not None else Exchange(self.timeout_s)
         attempt = 0
         while True:
             try:
-                response, failure = self._exchange(call), None
+                response, failure = self._exchange(call, exchange), None
             except Exception as exc:
+                if not _is_transport_failure(exc):
+                    raise
                 response, failure = None, exc
-            delay = self._next_delay(call, attempt, response, failure)
+            delay = self._next_delay(call, attempt, response, failure, exchange)
             if delay is None:
                 return response  # type: ignore[return-value]
-            time.sleep(delay)
+            pause(delay, exchange.reporter)
             attempt += 1
 
-    async def asend(self, call: HttpCall) -> HttpResponse:
+    async def asend(self, call: HttpCall, exchange: Exchange | None = None) -> HttpResponse:
+        exchange = exchange if exchange is not None else Exchange(self.timeout_s)
         attempt = 0
         while True:
             try:
-                response, failure = await self._aexchange(call), None
+                response, failure = await exchange.run(self._aattempt(call, exchange)), None
             except Exception as exc:
+                if not _is_transport_failure(exc):
+                    raise
                 response, failure = None, exc
-            delay = self._next_delay(call, attempt, response, failure)
+            delay = self._next_delay(call, attempt, response, failure, exchange)
             if delay is None:
                 return response  # type: ignore[return-value]
-            await asyncio.sleep(delay)
+            await apause(delay, exchange.reporter)
             attempt += 1
 
     def _next_delay(
-        self, call: HttpCall, attempt: int, response: HttpResponse | None, failure: BaseException | None
+        self,
+        call: HttpCall,
+        attempt: int,
+        response: HttpResponse | None,
+        failure: BaseException | None,
+        exchange: Exchange,
     ) -> float | None:
         """``None``: done, return ``response``. A number: retry after it. Otherwise raise the typed error."""
         if failure is not None:
             import httpx
 
-            if isinstance(failure, AbstractVisionError):
-                raise failure
             retryable = isinstance(failure, (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError))
             delay = retry_delay(attempt, {}) if retryable and attempt < self.max_retries else None
-            if delay is None:
-                raise self._transport_error(call, failure, attempt) from failure
+            if delay is None or not exchange.fits(delay):
+                raise self._transport_error(call, failure, attempt, exchange) from failure
             return delay
         assert response is not None
-        if response.status < 400:
+        if response.status < 300:
             return None
+        if response.status < 400:
+            raise self._redirect_error(call, response)
+        note = ""
         if attempt < self.max_retries and should_retry(response.status, response.headers):
             delay = retry_delay(attempt, response.headers)
-            if delay is not None:
+            if delay is not None and exchange.fits(delay):
                 return delay
-        raise self._status_error(call, response, attempt)
+            if delay is not None:
+                note = f" (waiting {delay:g} s to retry would pass timeout_s={exchange.timeout_s})"
+        raise self._status_error(call, response, attempt, note)
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+        return scrub(text, self._secrets)
 
-    def _status_error(self, call: HttpCall, response: HttpResponse, attempt: int) -> ProviderError:
+    def _status_error(self, call: HttpCall, response: HttpResponse, attempt: int, note: str = "") -> ProviderError:
         message = self._scrub(provider_message(response.content))
         tries = f" after {attempt + 1} attempts" if attempt else ""
         error_type = RateLimitError if response.status == 429 else ProviderError
         return error_type(
-            f"{call.method} {call.url} failed with HTTP {response.status}{tries}: {message}",
+            f"{call.method} {response.url} failed with HTTP {response.status}{tries}{note}: {message}",
             status=response.status,
             provider_message=message,
-            body=self._scrub(_excerpt(response.content, 2000)),
+            body=self._scrub(excerpt(response.content, 2000)),
             retry_after=parse_retry_after(response.headers),
         )
 
-    def _transport_error(self, call: HttpCall, failure: BaseException, attempt: int) -> AbstractVisionError:
+    def _redirect_error(self, call: HttpCall, response: HttpResponse) -> ProviderError:
+        location = self._scrub(redact_url(response.headers.get("location", "nowhere")))
+        return ProviderError(
+            f"{call.method} {response.url} answered HTTP {response.status} redirecting to {location}; "
+            "redirects are not followed (credentials must not travel to another host): "
+            "set base_url to the address the service really answers on",
+            status=response.status,
+        )
+
+    def _transport_error(
+        self, call: HttpCall, failure: BaseException, attempt: int, exchange: Exchange
+    ) -> AbstractVisionError:
         import httpx
 
         detail = self._scrub(str(failure) or type(failure).__name__)
-        if isinstance(failure, httpx.TimeoutException) and not isinstance(failure, httpx.ConnectTimeout):
-            return RequestTimeoutError(
-                f"{call.method} {call.url} took longer than timeout_s={self.timeout_s} ({detail})",
-                timeout_s=self.timeout_s,
-            )
+        if isinstance(failure, httpx.TimeoutException) and (
+            not isinstance(failure, httpx.ConnectTimeout) or time.monotonic() >= exchange.deadline
+        ):
+            error = exchange.timeout_error()
+            return RequestTimeoutError(f"{error} ({detail})", timeout_s=error.timeout_s)
         tries = f" after {attempt + 1} attempts" if attempt else ""
-        return ProviderConnectionError(f"could not reach {call.url}{tries}: {detail}; check base_url and the server")
+        return ProviderConnectionError(
+            f"could not reach {redact_url(call.url)}{tries}: {detail}; check base_url and the server"
+        )
 
     # ---- drivers ----------------------------------------------------------------------------------
-    def drive(self, operation: Operation) -> Any:
-        """Run a request generator synchronously; failures are thrown back into it."""
+    def drive(self, operation: Operation, reporter: ProgressReporter | None = None) -> Any:
+        """Run a request generator synchronously; failures are thrown back into it.
+
+        ``reporter``'s cancel event is observed while sending, reading and waiting.
+        """
         outcome: HttpResponse | None = None
         failure: BaseException | None = None
+        exchange: Exchange | None = None
         while True:
             try:
                 step = operation.throw(failure) if failure is not None else operation.send(outcome)
@@ -471,16 +443,19 @@ class HttpTransport:
             outcome, failure = None, None
             try:
                 if isinstance(step, Wait):
-                    time.sleep(step.seconds)
+                    pause(step.seconds, reporter)
                 else:
-                    outcome = self.send(step)
+                    if exchange is None or not step.continues:
+                        exchange = Exchange(self.timeout_s, reporter)
+                    outcome = self.send(step, exchange)
             except AbstractVisionError as exc:
                 failure = exc
 
-    async def adrive(self, operation: Operation) -> Any:
+    async def adrive(self, operation: Operation, reporter: ProgressReporter | None = None) -> Any:
         """:meth:`drive` on the event loop, with ``httpx.AsyncClient``."""
         outcome: HttpResponse | None = None
         failure: BaseException | None = None
+        exchange: Exchange | None = None
         while True:
             try:
                 step = operation.throw(failure) if failure is not None else operation.send(outcome)
@@ -489,9 +464,11 @@ class HttpTransport:
             outcome, failure = None, None
             try:
                 if isinstance(step, Wait):
-                    await asyncio.sleep(step.seconds)
+                    await apause(step.seconds, reporter)
                 else:
-                    outcome = await self.asend(step)
+                    if exchange is None or not step.continues:
+                        exchange = Exchange(self.timeout_s, reporter)
+                    outcome = await self.asend(step, exchange)
             except AbstractVisionError as exc:
                 failure = exc
 
@@ -501,15 +478,7 @@ __all__ = [
     "HttpCall",
     "HttpResponse",
     "HttpTransport",
-    "INITIAL_RETRY_DELAY_S",
-    "MAX_RETRY_AFTER_S",
-    "MAX_RETRY_DELAY_S",
+    "NEUTRAL_HEADERS",
     "Operation",
-    "RETRYABLE_STATUSES",
-    "SseParser",
     "Wait",
-    "parse_retry_after",
-    "provider_message",
-    "should_retry",
-    "retry_delay",
 ]

@@ -218,16 +218,54 @@ def file_part(name: str, data: bytes, stem: str) -> tuple[str, tuple[str, bytes,
     return name, (f"{stem}{extension_for(mime)}", data, mime)
 
 
-def form_fields(fields: Mapping[str, Any]) -> dict[str, str]:
-    """JSON-typed fields as multipart form values (booleans lower-case, containers as JSON)."""
-    out = {}
+_SENDABLE = "use strings, finite numbers, booleans, lists and dicts"
+
+
+def _encode_json(value: Any) -> bytes:
+    """Strict JSON as UTF-8: no NaN or infinity, no arbitrary objects, no lone surrogates."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+def _unsendable(fields: Mapping[str, Any], error: Exception) -> InvalidRequestError:
+    """The error naming the first field of ``fields`` that cannot be encoded (``error`` if none alone fails)."""
     for name, value in fields.items():
-        if isinstance(value, bool):
-            out[name] = "true" if value else "false"
-        elif isinstance(value, (dict, list, tuple)):
-            out[name] = json.dumps(value)
-        else:
-            out[name] = str(value)
+        try:
+            _encode_json({name: value})
+        except (TypeError, ValueError) as exc:
+            return _reject(name, f"{str(value)[:60]!r} cannot be sent ({exc}); {_SENDABLE}")
+    return InvalidRequestError(f"the request cannot be sent as JSON ({error}); {_SENDABLE}")
+
+
+def json_body(fields: Mapping[str, Any]) -> bytes:
+    """``fields`` as a JSON request body, encoded here so that a value no server could read is
+    refused before anything is sent, naming its field (httpx would fail mid-request)."""
+    try:
+        return _encode_json(fields)
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        raise _unsendable(fields, exc) from None
+
+
+def form_fields(fields: Mapping[str, Any]) -> dict[str, str]:
+    """JSON-typed fields as multipart form values (booleans lower-case, containers as JSON).
+
+    Checked like :func:`json_body`: a value that is not JSON-typed, a NaN or a lone surrogate is refused.
+    """
+    out = {}
+    try:
+        for name, value in fields.items():
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, (dict, list, tuple, float)):
+                text = _encode_json(value).decode("utf-8")
+            elif isinstance(value, (str, int)) or value is None:
+                text = str(value)
+            else:
+                raise TypeError(f"{type(value).__name__} is not JSON-typed")
+            for part in (name, text):
+                part.encode("utf-8")  # a lone surrogate fails here, not halfway through sending
+            out[name] = text
+    except (TypeError, ValueError) as exc:
+        raise _unsendable(fields, exc) from None
     return out
 
 
@@ -278,6 +316,7 @@ __all__ = [
     "form_fields",
     "image_b64",
     "is_openai_host",
+    "json_body",
     "shape_fields",
     "video_fields",
 ]

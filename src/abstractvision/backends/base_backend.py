@@ -104,6 +104,10 @@ class VisionBackend(ABC):
         """Release everything, including network clients. Default: :meth:`unload`."""
         self.unload()
 
+    async def aclose(self) -> None:
+        """:meth:`close` from async code; backends with async clients close them on the running loop."""
+        self.close()
+
     def list_provider_models(self, task: str | None = None) -> list[ProviderModelInfo]:
         """The engine's own catalog (remote ``/models``, cached pipelines, model files)."""
         return []
@@ -193,6 +197,12 @@ class VisionBackend(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    async def __aenter__(self) -> VisionBackend:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def __repr__(self) -> str:
         config = getattr(self, "config", None)

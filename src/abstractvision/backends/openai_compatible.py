@@ -22,6 +22,7 @@ from ..errors import (
     RequestTimeoutError,
 )
 from ..progress import ProgressReporter, as_reporter
+from ..redaction import is_secret_name, redact_url
 from ..types import (
     GeneratedAsset,
     ImageEditRequest,
@@ -49,6 +50,7 @@ from ._openai_shapes import (
     form_fields,
     image_b64,
     is_openai_host,
+    json_body,
     shape_fields,
     video_fields,
 )
@@ -102,7 +104,7 @@ class OpenAICompatibleBackendConfig:
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise BackendNotConfiguredError(
-                f"base_url={self.base_url!r} must be an http(s) URL such as https://host/v1"
+                f"base_url={redact_url(self.base_url)!r} must be an http(s) URL such as https://host/v1"
             )
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
         if self.image_to_video_mode not in IMAGE_TO_VIDEO_MODES:
@@ -138,7 +140,12 @@ class OpenAICompatibleVisionBackend(VisionBackend):
     """Images (generations, edits), opt-in video, and the ``/models`` catalog of one service.
 
     One pooled ``httpx`` client per instance, shared safely by threads; pass ``http_client`` /
-    ``async_http_client`` to use your own (proxies, TLS settings, test transports).
+    ``async_http_client`` to use your own (proxies, TLS settings, test transports). ``timeout_s`` is
+    held per byte on the clients the backend creates and on any async client; a caller's sync client
+    gets the time left as its httpx timeouts and a check between body chunks (httpx restarts its read
+    timeout on every byte, so a server dripping bytes can hold such a client past ``timeout_s``).
+
+    Close it with :meth:`close` / ``with``, or :meth:`aclose` / ``async with`` after async calls.
     """
 
     name = "openai"
@@ -152,19 +159,22 @@ class OpenAICompatibleVisionBackend(VisionBackend):
     ):
         self.config = config if config is not None else OpenAICompatibleBackendConfig()
         self.family = family_for(self.config.model_id, self.config.base_url)
-        headers = {"User-Agent": "abstractvision", **self.config.extra_headers}
+        credentials = dict(self.config.extra_headers)  # every configured header is a credential
         if self.config.organization:
-            headers["OpenAI-Organization"] = self.config.organization
+            credentials["OpenAI-Organization"] = self.config.organization
         if self.config.project:
-            headers["OpenAI-Project"] = self.config.project
+            credentials["OpenAI-Project"] = self.config.project
         key = self.config.api_key
+        if key:
+            credentials["Authorization"] = f"Bearer {key}"
+        secret_headers = [value for name, value in self.config.extra_headers.items() if is_secret_name(name)]
         self._transport = HttpTransport(
-            headers=headers,
-            auth_headers={"Authorization": f"Bearer {key}"} if key else {},
+            origin=self.config.base_url,  # type: ignore[arg-type]
+            credentials=credentials,
             timeout_s=self.config.timeout_s,
             max_retries=self.config.max_retries,
             max_response_bytes=self.config.max_response_bytes,
-            secret=key,
+            secrets=(key, *secret_headers),
             client=http_client,
             async_client=async_http_client,
         )
@@ -186,14 +196,19 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         return VisionBackendCapabilities(supported_tasks=tuple(tasks), supports_mask=self.family.edits)
 
     def close(self) -> None:
-        """Close the connection pool (a caller's client is left open); the next call opens a new one."""
+        """Close the connection pools (a caller's client is left open); the next call opens a new one."""
         self._transport.close()
+
+    async def aclose(self) -> None:
+        """:meth:`close`, awaiting the async client of the running event loop."""
+        await self._transport.aclose()
 
     def list_provider_models(self, task: str | None = None) -> list[ProviderModelInfo]:
         """``GET {base_url}{models_path}``, filtered to ``task``. Never changes the configured model."""
         url = self.config.url(self.config.models_path)
         openai = is_openai_host(self.config.base_url)
-        models = parse_catalog(self._transport.send(HttpCall("GET", url)).json(), url, openai)
+        response = self._transport.send(HttpCall("GET", url))
+        models = parse_catalog(response.json(), response.url, openai)
         return filter_models(models, task, openai)
 
     # ---- tasks: plain forms delegate to the progress forms ------------------------------------
@@ -223,17 +238,21 @@ class OpenAICompatibleVisionBackend(VisionBackend):
 
     # ---- the manager's entry points: one request generator, two drivers ------------------------
     def run(self, task: str, request: Any, progress_callback: ProgressArg = None) -> Any:
-        return self._transport.drive(self._task(task, request, as_reporter(progress_callback, task)))
+        reporter = as_reporter(progress_callback, task)
+        return self._transport.drive(self._task(task, request, reporter), reporter)
 
     async def arun(self, task: str, request: Any, progress_callback: ProgressArg = None) -> Any:
-        return await self._transport.adrive(self._task(task, request, as_reporter(progress_callback, task)))
+        reporter = as_reporter(progress_callback, task)
+        return await self._transport.adrive(self._task(task, request, reporter), reporter)
 
     def run_batch(self, task: str, requests: Sequence[Any], progress_callback: ProgressArg = None) -> list[Any]:
         """Uses the provider's ``n`` when the seeds need not differ per item, else one call per item."""
-        return self._transport.drive(self._batch(task, requests, as_reporter(progress_callback, task)))
+        reporter = as_reporter(progress_callback, task)
+        return self._transport.drive(self._batch(task, requests, reporter), reporter)
 
     async def arun_batch(self, task: str, requests: Sequence[Any], progress_callback: ProgressArg = None) -> list[Any]:
-        return await self._transport.adrive(self._batch(task, requests, as_reporter(progress_callback, task)))
+        reporter = as_reporter(progress_callback, task)
+        return await self._transport.adrive(self._batch(task, requests, reporter), reporter)
 
     # ---- request generators ----------------------------------------------------------------------
     def _task(self, task: str, request: Any, reporter: ProgressReporter) -> Operation:
@@ -281,7 +300,7 @@ class OpenAICompatibleVisionBackend(VisionBackend):
             call = HttpCall("POST", self.config.url(path), data=form_fields(fields), files=files)
         else:
             path = self.config.image_generations_path
-            call = HttpCall("POST", self.config.url(path), json=fields)
+            call = HttpCall("POST", self.config.url(path), json=json_body(fields))
         if fields.get("stream"):
             call = dataclasses.replace(call, on_event=_preview_sink(reporter, fields.get("partial_images")))
         response = yield call
@@ -296,7 +315,7 @@ class OpenAICompatibleVisionBackend(VisionBackend):
             if item.get("b64_json"):
                 data = decode_b64(item["b64_json"], source)
             else:
-                download = yield download_call(item["url"], self.config.base_url)
+                download = yield download_call(item["url"])
                 data, elapsed = download.content, elapsed + download.elapsed_s
             mime = checked_media(data, source, kind)
             metadata = {**provenance(fields, payload, item, path), "http_s": round(elapsed, 4)}
@@ -308,12 +327,12 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         path = self.config.text_to_video_path if task == "text_to_video" else self.config.image_to_video_path
         url = self.config.url(path)  # type: ignore[arg-type]
         if task == "text_to_video":
-            call = HttpCall("POST", url, json=fields)
+            call = HttpCall("POST", url, json=json_body(fields))
         elif self.family is SORA or self.config.image_to_video_mode == "multipart":
             part = "input_reference" if self.family is SORA else "image"
             call = HttpCall("POST", url, data=form_fields(fields), files=[file_part(part, request.image, "image")])
         else:
-            call = HttpCall("POST", url, json={**fields, "image": image_b64(request.image)})
+            call = HttpCall("POST", url, json=json_body({**fields, "image": image_b64(request.image)}))
         response = yield call
         payload = response.json()
         if isinstance(payload, dict) and "data" not in payload and payload.get("id") and payload.get("status"):
@@ -336,17 +355,18 @@ class OpenAICompatibleVisionBackend(VisionBackend):
                     timeout_s=self.config.job_timeout_s,
                 )
             yield Wait(self.config.poll_interval_s)
-            job = (yield HttpCall("GET", f"{url}/{job_id}")).json()
+            polled = yield HttpCall("GET", f"{url}/{job_id}")
+            job = polled.json()
             if not isinstance(job, dict):
-                raise InvalidProviderResponseError(f"{url}/{job_id} answered {str(job)[:200]!r}", status=200)
+                raise InvalidProviderResponseError(f"{polled.url} answered {str(job)[:200]!r}", status=200)
         if job.get("status") != "completed":
             error = job.get("error") if isinstance(job.get("error"), dict) else {}
             message = error.get("message") or error.get("code") or "no reason given"
             raise ProviderError(
                 f"video job {job_id} ended {job.get('status')!r}: {message}", provider_message=message, status=None
             )
-        content = yield HttpCall("GET", f"{url}/{job_id}/content")
-        mime = checked_media(content.content, f"{url}/{job_id}/content", "video")
+        content = yield HttpCall("GET", f"{url}/{job_id}/content", continues=True)  # the result's download
+        mime = checked_media(content.content, content.url, "video")
         metadata = provenance({**fields, "seconds": job.get("seconds"), "size": job.get("size")}, {}, {}, path)
         metadata.update(video_id=job_id, job_s=round(time.monotonic() - started, 3))
         if job.get("created_at") is not None:
