@@ -30,6 +30,12 @@ BAD_INPUTS = [
     ("prompt", lambda m: m.generate_image(None)),
     ("prompt", lambda m: m.generate_image(42)),
     ("negative_prompt", lambda m: m.generate_image("cat", negative_prompt=3)),
+    ("prompt", lambda m: m.generate_image("a cat \ud800")),  # lone surrogate: not encodable text
+    ("prompt", lambda m: m.generate_image("a\x00cat")),
+    ("prompt", lambda m: m.generate_image("cat " * 8001)),  # over MAX_PROMPT_CHARS
+    ("prompt", lambda m: m.edit_image("\udfff", PNG)),
+    ("negative_prompt", lambda m: m.generate_image("cat", negative_prompt="blur\udc80")),
+    ("negative_prompt", lambda m: m.generate_image("cat", negative_prompt="blur\x00")),
     ("width", lambda m: m.generate_image("cat", width=0)),
     ("width", lambda m: m.generate_image("cat", width=-64)),
     ("width", lambda m: m.generate_image("cat", width=64.5)),

@@ -17,6 +17,11 @@ from .types import VisionBackendCapabilities
 
 MAX_SEED = 2**32 - 1
 
+#: Longest prompt (and negative prompt) accepted, in characters. It is the largest prompt limit
+#: OpenAI documents, and it keeps a prompt one command-line argument for sd-cli: Linux caps a
+#: single argument at 128 KiB, and 32,000 characters are at most 128,000 bytes of UTF-8.
+MAX_PROMPT_CHARS = 32_000
+
 #: Requests that need a prompt; image_to_video and upscaling may run without one.
 _PROMPT_REQUIRED = {"text_to_image", "image_to_image", "text_to_video", "multi_view_image"}
 
@@ -38,8 +43,16 @@ def check_text(field: str, value: Any, required: bool) -> None:
         raise _fail(field, f"must be a string, got {type(value).__name__}")
     if required and not value.strip():
         raise _fail(field, "must not be empty")
+    if len(value) > MAX_PROMPT_CHARS:
+        raise _fail(field, f"is {len(value)} characters long, over the limit of {MAX_PROMPT_CHARS}")
     if "\x00" in value:
-        raise _fail(field, "must not contain NUL characters")
+        raise _fail(field, f"must not contain NUL characters (one at index {value.index(chr(0))})")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: no engine or HTTP body can carry it
+        raise _fail(
+            field, f"is not valid Unicode text: a lone surrogate at index {exc.start} (was it decoded as UTF-8?)"
+        ) from None
 
 
 def check_positive_int(field: str, value: Any, maximum: int | None = None, minimum: int = 1) -> None:
@@ -181,4 +194,4 @@ def plan_seeds(count: Any, seeds: Any, base_seed: int | None) -> list[int | None
     return [(base_seed + i) % (MAX_SEED + 1) for i in range(count)]
 
 
-__all__ = ["MAX_SEED", "gate_capabilities", "plan_seeds", "validate_request"]
+__all__ = ["MAX_PROMPT_CHARS", "MAX_SEED", "gate_capabilities", "plan_seeds", "validate_request"]
