@@ -37,14 +37,15 @@ _IMAGE_FIELDS = ("image", "mask", "control_image", "reference_image")
 _SECRET_KEY = re.compile(r"api_?key|authorization|password|secret|token(?!s\b|iz)", re.IGNORECASE)
 
 
-def _is_secret_key(key: Any) -> bool:
+def is_secret_key(key: Any) -> bool:
+    """Whether a metadata key, option or parameter name (``api_key``, ``token``, ...) names a credential."""
     return isinstance(key, str) and _SECRET_KEY.search(key) is not None
 
 
 def scrub_secrets(value: Any) -> Any:
     """Copy of ``value`` without keys that look like credentials (recursively)."""
     if isinstance(value, dict):
-        return {k: scrub_secrets(v) for k, v in value.items() if not _is_secret_key(k)}
+        return {k: scrub_secrets(v) for k, v in value.items() if not is_secret_key(k)}
     if isinstance(value, (list, tuple)):
         return [scrub_secrets(v) for v in value]
     return value
@@ -431,4 +432,4 @@ class VisionManager:
         return self._finish(task, results, started)
 
 
-__all__ = ["VisionManager", "scrub_secrets"]
+__all__ = ["VisionManager", "is_secret_key", "scrub_secrets"]

@@ -186,3 +186,10 @@ def test_provider_models_rejects_an_unknown_task(invoke):
 
 def test_provider_models_openai_conflicts_with_another_provider(invoke):
     assert invoke("provider-models", "--openai", "--provider", "echo").exit_code == 2
+
+
+def test_error_messages_mask_a_password_in_any_url(invoke):
+    for url in ("ftp://alice:hunter2@127.0.0.1:9/v1", "http://alice:hunter2@127.0.0.1:9/v1"):
+        result = invoke("t2i", "cat", "--provider", "openai", "--base-url", url, "--max-retries", "0", "-q")
+        assert result.exit_code == 1 and "alice:***@127.0.0.1:9" in result.stderr, result.output
+        assert "hunter2" not in result.output and "Traceback" not in result.output
