@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendNotConfiguredError, ModelNotAvailableError, OptionalDependencyMissingError
+from ..errors import BackendNotConfiguredError, ModelNotAvailableError
+from . import optional_dependency
 from ._diffusers_catalog import pipeline_folder
 
-INSTALL_HINT = 'pip install "abstractvision[diffusers]"'
+#: What :func:`optional_dependency` names as needing the ``diffusers`` extra.
+_NEEDED_BY = "the diffusers backend"
 
 #: Single-file checkpoints (original Stable Diffusion layout) load with ``from_single_file``.
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
@@ -45,15 +47,9 @@ _AUTO_OFFLOAD_BELOW_BYTES = 12 * 1024**3
 
 def import_engine() -> tuple[Any, Any]:
     """``(torch, diffusers)``, or :class:`OptionalDependencyMissingError` with the install line."""
-    try:
+    with optional_dependency("diffusers", _NEEDED_BY):
         import diffusers
         import torch
-    except ImportError as exc:
-        raise OptionalDependencyMissingError(
-            f"the diffusers backend needs {exc.name or 'diffusers and torch'}; install it with: {INSTALL_HINT}",
-            extra="diffusers",
-            package=exc.name,
-        ) from exc
     return torch, diffusers
 
 
@@ -155,7 +151,8 @@ def base_model_of(path: Path) -> str:
     A ``.safetensors`` file is read lazily (header, plus the few tensors the inference looks at),
     so a multi-gigabyte checkpoint is not loaded twice.
     """
-    from diffusers.loaders.single_file_utils import fetch_diffusers_config, load_single_file_checkpoint
+    with optional_dependency("diffusers", _NEEDED_BY):
+        from diffusers.loaders.single_file_utils import fetch_diffusers_config, load_single_file_checkpoint
 
     if path.suffix.lower() == ".safetensors":
         checkpoint: Any = _LazyCheckpoint(path)
@@ -175,7 +172,8 @@ class _LazyCheckpoint(Mapping):
     """A read-only view of a safetensors file that loads a tensor only when it is looked at."""
 
     def __init__(self, path: Path):
-        from safetensors import safe_open
+        with optional_dependency("diffusers", _NEEDED_BY):
+            from safetensors import safe_open
 
         self._file = safe_open(str(path), framework="pt")
         self._keys = list(self._file.keys())
@@ -256,8 +254,9 @@ def quiet_loading() -> Iterator[None]:
     *download* bars (huggingface_hub) are left alone: with downloads allowed they are the only
     sign of a multi-gigabyte transfer. The previous settings are restored afterwards.
     """
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
+    with optional_dependency("diffusers", _NEEDED_BY):
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
 
     bars = [(m, m.is_progress_bar_enabled()) for m in (diffusers_logging, transformers_logging)]
     verbosity = transformers_logging.get_verbosity()
@@ -332,7 +331,6 @@ def _trim_c_heap() -> None:
 
 __all__ = [
     "DTYPE_NAMES",
-    "INSTALL_HINT",
     "LoadOptions",
     "OFFLOAD_MODES",
     "SCHEDULER_ALIASES",
