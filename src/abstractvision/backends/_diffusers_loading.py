@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendNotConfiguredError, ModelNotAvailableError
+from ..errors import AbstractVisionError, BackendNotConfiguredError, EngineError, ModelNotAvailableError
 from . import optional_dependency
 from ._diffusers_catalog import pipeline_folder
 
@@ -41,6 +41,9 @@ SCHEDULER_ALIASES = {
 DTYPE_NAMES = ("auto", "float32", "float16", "bfloat16")
 OFFLOAD_MODES = ("auto", "model", "sequential", "none")
 
+#: Where the device comes from, for messages about it.
+DEVICE_SETTING = "device= / --device / ABSTRACTVISION_DIFFUSERS_DEVICE"
+
 #: GPUs with less memory than this get model offload under ``cpu_offload="auto"``.
 _AUTO_OFFLOAD_BELOW_BYTES = 12 * 1024**3
 
@@ -54,21 +57,34 @@ def import_engine() -> tuple[Any, Any]:
 
 
 def resolve_device(torch: Any, device: str) -> str:
-    """``auto`` picks cuda, then mps, then cpu; an explicit device that is absent is a config error."""
+    """``auto`` picks cuda, then mps, then cpu; an explicit device that torch cannot parse, or that
+    is absent (no CUDA, a GPU index past the last one, no MPS), is a config error before any load."""
     if device == "auto":
         if torch.cuda.is_available():
             return "cuda"
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return "mps"
         return "cpu"
-    kind = device.split(":")[0]
-    if kind == "cuda" and not torch.cuda.is_available():
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
         raise BackendNotConfiguredError(
-            f"device={device!r} but torch sees no CUDA GPU; use device='auto' or 'cpu' "
-            "(--device / ABSTRACTVISION_DIFFUSERS_DEVICE)"
+            f"device={device!r} is not a torch device; use 'auto', 'cpu', 'cuda', 'cuda:1' or 'mps' ({DEVICE_SETTING})"
+        ) from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendNotConfiguredError(
+                f"device={device!r} but torch sees no CUDA GPU; use device='auto' or 'cpu' ({DEVICE_SETTING})"
+            )
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise BackendNotConfiguredError(
+                f"device={device!r} but torch sees {torch.cuda.device_count()} CUDA GPU(s), numbered from 0 "
+                f"({DEVICE_SETTING})"
+            )
+    if parsed.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise BackendNotConfiguredError(
+            f"device={device!r} but MPS is not available; use device='auto' or 'cpu' ({DEVICE_SETTING})"
         )
-    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise BackendNotConfiguredError(f"device={device!r} but MPS is not available; use device='auto' or 'cpu'")
     return device
 
 
@@ -230,19 +246,41 @@ def load_pipeline(options: LoadOptions) -> Any:
         config = single_file_config(path, options)
         if config is not None:
             kwargs["config"] = config
-    try:
-        with quiet_loading():
-            if path.is_file():
-                pipe = diffusers.StableDiffusionPipeline.from_single_file(source, **kwargs)
-            else:
-                pipe = diffusers.AutoPipelineForText2Image.from_pretrained(source, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise ModelNotAvailableError(f"could not load model {model_id!r}: {exc}", model=model_id) from exc
-    if options.scheduler:
-        pipe.scheduler = build_scheduler(diffusers, options.scheduler, pipe.scheduler.config)
-    pipe.set_progress_bar_config(disable=True)
-    place(pipe, torch, options)
+    with engine_errors(model_id, "loading", "torch_dtype='float16' or a smaller model"):
+        try:
+            with quiet_loading():
+                if path.is_file():
+                    pipe = diffusers.StableDiffusionPipeline.from_single_file(source, **kwargs)
+                else:
+                    pipe = diffusers.AutoPipelineForText2Image.from_pretrained(source, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise ModelNotAvailableError(f"could not load model {model_id!r}: {exc}", model=model_id) from exc
+        if options.scheduler:
+            pipe.scheduler = build_scheduler(diffusers, options.scheduler, pipe.scheduler.config)
+        pipe.set_progress_bar_config(disable=True)
+    moving = f"moving its weights to device {options.device!r} ({DEVICE_SETTING})"
+    with engine_errors(model_id, moving, "cpu_offload='model' (or 'sequential'), torch_dtype='float16'"):
+        place(pipe, torch, options)
     return pipe
+
+
+@contextlib.contextmanager
+def engine_errors(model_id: str | None, doing: str, out_of_memory_advice: str) -> Iterator[None]:
+    """Engine failures while ``doing`` (loading, moving to the device, generating) become
+    :class:`EngineError`, out of memory with ``out_of_memory_advice``; our own errors (a config
+    error, a cancel) pass through unchanged.
+
+    Why one translator for every stage: an out-of-memory error is equally likely when weights
+    land on the GPU as when the first image is made, and the caller must get the same type.
+    """
+    try:
+        yield
+    except AbstractVisionError:
+        raise
+    except Exception as exc:
+        if "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError":
+            raise EngineError(f"{model_id} ran out of memory {doing}: try {out_of_memory_advice} ({exc})") from exc
+        raise EngineError(f"{model_id} failed {doing}: {type(exc).__name__}: {exc}") from exc
 
 
 @contextlib.contextmanager
@@ -335,7 +373,9 @@ __all__ = [
     "OFFLOAD_MODES",
     "SCHEDULER_ALIASES",
     "SINGLE_FILE_SUFFIXES",
+    "DEVICE_SETTING",
     "build_scheduler",
+    "engine_errors",
     "generator_device",
     "import_engine",
     "load_pipeline",
