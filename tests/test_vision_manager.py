@@ -69,6 +69,18 @@ BAD_INPUTS = [
     ("seeds", lambda m: m.generate_image_batch("cat", seeds=[1, -5])),
     ("control_strength", lambda m: m.generate_image("cat", control_strength=0.5)),
     ("task", lambda m: m.list_provider_models(task="painting")),
+    # found by tests/test_validation_fuzz.py: each used to escape as TypeError/OverflowError/OSError/...
+    ("image", lambda m: m.edit_image("cat", None)),
+    ("image", lambda m: m.image_to_video(None)),
+    ("image", lambda m: m.edit_image("cat", "x" * 5000)),  # a path the OS refuses (too long)
+    ("image", lambda m: m.edit_image("cat", "~no-such-user-here/x.png")),
+    ("guidance_scale", lambda m: m.generate_image("cat", guidance_scale=10**400)),
+    ("width", lambda m: m.generate_image("cat", width=10**5000)),  # too many digits to print
+    ("steps", lambda m: m.generate_image("cat", steps=2**31)),
+    ("seed", lambda m: m.generate_image_batch("cat", count=2, seed="7")),
+    ("count", lambda m: m.generate_image_batch("cat", count=10**12)),
+    ("seeds", lambda m: m.generate_image_batch("cat", seeds=range(10**12))),
+    ("angles", lambda m: m.generate_angles("cat", angles=["front", "side\ud800"])),
 ]
 
 

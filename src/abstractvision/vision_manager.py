@@ -327,6 +327,11 @@ class VisionManager:
     def _build_request(self, task: str, fields: dict[str, Any]) -> Any:
         request_type = REQUEST_TYPES[task]
         names = {f.name for f in dataclasses.fields(request_type)}
+        required = {  # kept even when None, so validation (not the dataclass) names the missing field
+            f.name
+            for f in dataclasses.fields(request_type)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        }
         extra = fields.pop("extra", None)
         if extra is None:
             extra = {}
@@ -342,7 +347,7 @@ class VisionManager:
         for name in _IMAGE_FIELDS:
             if known.get(name) is not None:
                 known[name] = self._read_image(known[name], name)
-        return request_type(**{k: v for k, v in known.items() if v is not None or k == "prompt"}, extra=extra)
+        return request_type(**{k: v for k, v in known.items() if v is not None or k in required}, extra=extra)
 
     def _read_image(self, value: Any, field: str) -> bytes:
         if is_artifact_ref(value):
