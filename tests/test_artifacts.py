@@ -70,6 +70,16 @@ def test_ids_cannot_escape_the_store(store, bad_id):
             operation({"$artifact": bad_id})
 
 
+@pytest.mark.parametrize("suffix", ["\n", "\r\n", " ", "\x00"])
+def test_ids_are_matched_whole_so_a_trailing_newline_is_not_an_id(store, suffix):
+    artifact_id = store.store_bytes(make_png())["$artifact"] + suffix
+    for operation in (store.load_bytes, store.get_metadata, store.delete, store.path_for):
+        with pytest.raises(ArtifactError, match="invalid artifact id") as info:
+            operation(artifact_id)
+        assert not isinstance(info.value, ArtifactNotFoundError)
+    assert len(store.list()) == 1  # the stored artifact itself is untouched
+
+
 def test_missing_artifact_is_typed(store):
     with pytest.raises(ArtifactNotFoundError, match="no artifact"):
         store.load_bytes("0" * 64)

@@ -55,6 +55,31 @@ def test_secrets_are_redacted():
     assert ("api_key", "***", "env:OPENAI_API_KEY") in settings.describe()
 
 
+def test_an_api_key_is_stripped_from_the_environment_and_from_arguments():
+    assert load_settings(environ={"OPENAI_API_KEY": "  sk-pasted\n"}).api_key == "sk-pasted"
+    settings = load_settings(environ={"OPENAI_API_KEY": "sk-env"}, api_key="\tsk-flag \r\n")
+    assert settings.api_key == "sk-flag" and settings.source("api_key") == "argument"
+    blank = load_settings(environ={"OPENAI_API_KEY": "sk-env"}, api_key="   ")  # blank counts as not given
+    assert blank.api_key == "sk-env" and blank.source("api_key") == "env:OPENAI_API_KEY"
+
+
+@pytest.mark.parametrize("key", ["sk-abc\ndef", "sk-abc def", "sk-abc\x00", "sk-ab\u00e9c", "sk-abc\r\nX-Evil: 1"])
+def test_an_api_key_with_whitespace_or_control_characters_inside_is_refused_without_showing_it(key):
+    for attempt in (lambda: load_settings(environ={"OPENAI_API_KEY": key}), lambda: load_settings(api_key=key)):
+        with pytest.raises(BackendNotConfiguredError, match="api_key|OPENAI_API_KEY") as info:
+            attempt()
+        assert "sk-ab" not in str(info.value) and "(it is not shown here)" in str(info.value)
+
+
+def test_a_password_in_the_base_url_is_masked_in_repr_and_describe():
+    url = "https://alice:hunter2@proxy.example/v1"
+    for settings in (load_settings(environ={"OPENAI_BASE_URL": url}), load_settings(environ={}, base_url=url)):
+        assert settings.base_url == url  # the real value is kept for the connection
+        assert "hunter2" not in repr(settings)
+        shown = dict((name, value) for name, value, _ in settings.describe())
+        assert shown["base_url"] == "https://alice:***@proxy.example/v1"
+
+
 def test_unknown_explicit_setting_is_a_type_error():
     with pytest.raises(TypeError, match="nope"):
         load_settings(environ={}, nope=1)

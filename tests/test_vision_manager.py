@@ -30,6 +30,12 @@ BAD_INPUTS = [
     ("prompt", lambda m: m.generate_image(None)),
     ("prompt", lambda m: m.generate_image(42)),
     ("negative_prompt", lambda m: m.generate_image("cat", negative_prompt=3)),
+    ("prompt", lambda m: m.generate_image("a cat \ud800")),  # lone surrogate: not encodable text
+    ("prompt", lambda m: m.generate_image("a\x00cat")),
+    ("prompt", lambda m: m.generate_image("cat " * 8001)),  # over MAX_PROMPT_CHARS
+    ("prompt", lambda m: m.edit_image("\udfff", PNG)),
+    ("negative_prompt", lambda m: m.generate_image("cat", negative_prompt="blur\udc80")),
+    ("negative_prompt", lambda m: m.generate_image("cat", negative_prompt="blur\x00")),
     ("width", lambda m: m.generate_image("cat", width=0)),
     ("width", lambda m: m.generate_image("cat", width=-64)),
     ("width", lambda m: m.generate_image("cat", width=64.5)),
@@ -63,6 +69,18 @@ BAD_INPUTS = [
     ("seeds", lambda m: m.generate_image_batch("cat", seeds=[1, -5])),
     ("control_strength", lambda m: m.generate_image("cat", control_strength=0.5)),
     ("task", lambda m: m.list_provider_models(task="painting")),
+    # found by tests/test_validation_fuzz.py: each used to escape as TypeError/OverflowError/OSError/...
+    ("image", lambda m: m.edit_image("cat", None)),
+    ("image", lambda m: m.image_to_video(None)),
+    ("image", lambda m: m.edit_image("cat", "x" * 5000)),  # a path the OS refuses (too long)
+    ("image", lambda m: m.edit_image("cat", "~no-such-user-here/x.png")),
+    ("guidance_scale", lambda m: m.generate_image("cat", guidance_scale=10**400)),
+    ("width", lambda m: m.generate_image("cat", width=10**5000)),  # too many digits to print
+    ("steps", lambda m: m.generate_image("cat", steps=2**31)),
+    ("seed", lambda m: m.generate_image_batch("cat", count=2, seed="7")),
+    ("count", lambda m: m.generate_image_batch("cat", count=10**12)),
+    ("seeds", lambda m: m.generate_image_batch("cat", seeds=range(10**12))),
+    ("angles", lambda m: m.generate_angles("cat", angles=["front", "side\ud800"])),
 ]
 
 

@@ -21,7 +21,8 @@ from typing import Any, Protocol, runtime_checkable
 from .errors import ArtifactError, ArtifactNotFoundError
 
 REF_KEY = "$artifact"
-_ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+#: A store id, matched whole (``fullmatch``: ``$`` alone would accept a trailing newline).
+_ID_PATTERN = re.compile(r"[0-9a-f]{64}")
 
 
 @runtime_checkable
@@ -114,7 +115,7 @@ class LocalAssetStore:
 
     # ---- paths ------------------------------------------------------------------------------
     def _check_id(self, artifact_id: str) -> str:
-        if not isinstance(artifact_id, str) or not _ID_PATTERN.match(artifact_id):
+        if not isinstance(artifact_id, str) or not _ID_PATTERN.fullmatch(artifact_id):
             raise ArtifactError(
                 f"invalid artifact id {artifact_id!r}: a LocalAssetStore id is 64 lowercase hex characters"
             )
@@ -189,7 +190,7 @@ class LocalAssetStore:
             return []
         refs = []
         for sidecar in self.base_dir.glob("*.json"):
-            if not _ID_PATTERN.match(sidecar.stem):
+            if not _ID_PATTERN.fullmatch(sidecar.stem):
                 continue
             try:
                 record = json.loads(sidecar.read_text("utf-8"))

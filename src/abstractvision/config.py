@@ -6,7 +6,8 @@ This is the only module that reads ``os.environ``. Precedence everywhere is
 The environment is read on call, not at import, and tests pass a plain dict as ``environ``.
 
 Every setting remembers where its value came from (``argument``, ``env:NAME`` or ``default``) so
-the CLI can show it; secrets are redacted in ``repr`` and in :meth:`Settings.describe`.
+the CLI can show it; secrets (and the password of a ``user:password@`` URL) are redacted in
+``repr`` and in :meth:`Settings.describe`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import BackendNotConfiguredError
+from .redaction import redact_url
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -48,12 +50,42 @@ def _parse_str(raw: str, var: str) -> str | None:
     return raw.strip() or None
 
 
+def clean_secret(value: Any, name: str) -> str | None:
+    """``value`` without surrounding whitespace (``None`` when nothing is left); a key with
+    whitespace, a control character or a non-ASCII character *inside* it is refused.
+
+    Why: a key pasted with its trailing newline fails every request with a 401 that does not say
+    why, and one with a line break inside could smuggle a header. The message never shows the value.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BackendNotConfiguredError(f"{name} must be a string, got {type(value).__name__}")
+    value = value.strip()
+    if any(not "!" <= char <= "~" for char in value):
+        raise BackendNotConfiguredError(
+            f"{name} has whitespace, a control character or a non-ASCII character inside it "
+            "(a pasted line break?); check the key (it is not shown here)"
+        )
+    return value or None
+
+
 _parse_float = _parse_number(float, "a number")
 _parse_int = _parse_number(int, "an integer")
 
 
-def _setting(*env: str, default: Any = None, parse: Callable[[str, str], Any] = _parse_str, secret: bool = False):
-    return field(default=default, metadata={"env": env, "parse": parse, "secret": secret})
+def _setting(
+    *env: str,
+    default: Any = None,
+    parse: Callable[[str, str], Any] = _parse_str,
+    secret: bool = False,
+    url: bool = False,
+):
+    """A setting read from ``env`` (first set wins). ``secret``: never shown; ``url``: shown with
+    the password of a ``user:password@`` part masked."""
+    if secret:
+        parse = clean_secret
+    return field(default=default, metadata={"env": env, "parse": parse, "secret": secret, "url": url})
 
 
 @dataclass(frozen=True)
@@ -69,7 +101,9 @@ class Settings:
     model_capabilities_path: str | None = _setting("ABSTRACTVISION_MODEL_CAPABILITIES_PATH")
 
     # OpenAI-compatible HTTP services
-    base_url: str | None = _setting("ABSTRACTVISION_BASE_URL", "ABSTRACTCORE_VISION_BASE_URL", "OPENAI_BASE_URL")
+    base_url: str | None = _setting(
+        "ABSTRACTVISION_BASE_URL", "ABSTRACTCORE_VISION_BASE_URL", "OPENAI_BASE_URL", url=True
+    )
     api_key: str | None = _setting(
         "ABSTRACTVISION_API_KEY", "ABSTRACTCORE_VISION_API_KEY", "OPENAI_API_KEY", secret=True
     )
@@ -142,6 +176,8 @@ def _display(settings: Settings, f: Any) -> Any:
     value = getattr(settings, f.name)
     if f.metadata["secret"] and value:
         return redact(value)
+    if f.metadata["url"] and isinstance(value, str):
+        return redact_url(value)
     return value
 
 
@@ -180,8 +216,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **explicit: Any) -> 
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for name, f in known.items():
-        if explicit.get(name) is not None:
-            values[name], sources[name] = explicit[name], "argument"
+        value = explicit.get(name)
+        if value is not None and f.metadata["secret"]:
+            value = clean_secret(value, name)  # a blank key counts as not given, like a blank variable
+        if value is not None:
+            values[name], sources[name] = value, "argument"
             continue
         for var in f.metadata["env"]:
             raw = env.get(var)
@@ -191,4 +230,4 @@ def load_settings(environ: Mapping[str, str] | None = None, **explicit: Any) -> 
     return Settings(**values, sources=sources)
 
 
-__all__ = ["Settings", "env_var_names", "load_settings", "parse_setting", "redact"]
+__all__ = ["Settings", "clean_secret", "env_var_names", "load_settings", "parse_setting", "redact"]

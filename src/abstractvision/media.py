@@ -188,14 +188,25 @@ def read_png_metadata(data: bytes, key: str = PNG_METADATA_KEY) -> dict[str, Any
 
 
 def read_input_bytes(value: Any, field: str) -> bytes:
-    """Accept image input as bytes or a filesystem path; anything else is a typed error."""
+    """Accept image input as bytes or a filesystem path; anything else is a typed error.
+
+    Any path the OS refuses (too long, unreadable, a NUL in it, an unknown ``~user``) is the
+    caller's input error, named as such.
+    """
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     if isinstance(value, (str, os.PathLike)):
-        path = Path(value).expanduser()
-        if not path.is_file():
-            raise InvalidRequestError(f"{field}: no such file {str(path)!r}", field=field)
-        return path.read_bytes()
+        shown = repr(os.fspath(value))
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        try:
+            path = Path(value).expanduser()
+            data = path.read_bytes() if path.is_file() else None
+        except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: expanduser of an unknown ~user
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise InvalidRequestError(f"{field}: cannot read the file {shown}: {reason}", field=field) from None
+        if data is None:
+            raise InvalidRequestError(f"{field}: no such file {shown}", field=field)
+        return data
     raise InvalidRequestError(f"{field} must be image bytes or a file path, got {type(value).__name__}", field=field)
 
 

@@ -17,6 +17,18 @@ from .types import VisionBackendCapabilities
 
 MAX_SEED = 2**32 - 1
 
+#: Largest value of an integer field (width, steps, ...) whose backend states no limit: a C ``int``,
+#: what engines take these as. Model limits are the backends' business (``normalize_*`` hooks).
+MAX_INT = 2**31 - 1
+
+#: Most items one batch call may make (``count=`` or ``len(seeds)``).
+MAX_BATCH_ITEMS = 1000
+
+#: Longest prompt (and negative prompt) accepted, in characters. It is the largest prompt limit
+#: OpenAI documents, and it keeps a prompt one command-line argument for sd-cli: Linux caps a
+#: single argument at 128 KiB, and 32,000 characters are at most 128,000 bytes of UTF-8.
+MAX_PROMPT_CHARS = 32_000
+
 #: Requests that need a prompt; image_to_video and upscaling may run without one.
 _PROMPT_REQUIRED = {"text_to_image", "image_to_image", "text_to_video", "multi_view_image"}
 
@@ -29,6 +41,15 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _shown(value: Any) -> str:
+    """``value`` for a message, bounded: a 40,000-character prompt or a 10**5000 must not become
+    the message (and Python refuses to print an int of more than 4,300 digits at all)."""
+    if _is_int(value) and value.bit_length() > 64:
+        return f"a {value.bit_length()}-bit integer"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def check_text(field: str, value: Any, required: bool) -> None:
     if value is None:
         if required:
@@ -38,41 +59,55 @@ def check_text(field: str, value: Any, required: bool) -> None:
         raise _fail(field, f"must be a string, got {type(value).__name__}")
     if required and not value.strip():
         raise _fail(field, "must not be empty")
+    if len(value) > MAX_PROMPT_CHARS:
+        raise _fail(field, f"is {len(value)} characters long, over the limit of {MAX_PROMPT_CHARS}")
     if "\x00" in value:
-        raise _fail(field, "must not contain NUL characters")
+        raise _fail(field, f"must not contain NUL characters (one at index {value.index(chr(0))})")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: no engine or HTTP body can carry it
+        raise _fail(
+            field, f"is not valid Unicode text: a lone surrogate at index {exc.start} (was it decoded as UTF-8?)"
+        ) from None
 
 
 def check_positive_int(field: str, value: Any, maximum: int | None = None, minimum: int = 1) -> None:
     if value is None:
         return
     if not _is_int(value):
-        raise _fail(field, f"must be an integer, got {type(value).__name__} {value!r}")
+        raise _fail(field, f"must be an integer, got {type(value).__name__} {_shown(value)}")
     if value < minimum:
-        raise _fail(field, f"must be >= {minimum}, got {value}")
+        raise _fail(field, f"must be >= {minimum}, got {_shown(value)}")
     if maximum is not None and value > maximum:
-        raise _fail(field, f"{value} is over this backend's maximum of {maximum}")
+        raise _fail(field, f"{_shown(value)} is over this backend's maximum of {maximum}")
+    if value > MAX_INT:
+        raise _fail(field, f"{_shown(value)} is over the largest accepted value, {MAX_INT}")
 
 
 def check_number(field: str, value: Any, minimum: float | None = None, maximum: float | None = None) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _fail(field, f"must be a number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise _fail(field, f"must be finite, got {value}")
+        raise _fail(field, f"must be a number, got {type(value).__name__} {_shown(value)}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int beyond float range: no engine can use it
+        finite = False
+    if not finite:
+        raise _fail(field, f"must be a finite number, got {_shown(value)}")
     if minimum is not None and value < minimum:
-        raise _fail(field, f"must be >= {minimum}, got {value}")
+        raise _fail(field, f"must be >= {minimum}, got {_shown(value)}")
     if maximum is not None and value > maximum:
-        raise _fail(field, f"must be <= {maximum}, got {value}")
+        raise _fail(field, f"must be <= {maximum}, got {_shown(value)}")
 
 
 def check_seed(field: str, value: Any) -> None:
     if value is None:
         return
     if not _is_int(value):
-        raise _fail(field, f"must be an integer in 0..{MAX_SEED}, got {type(value).__name__} {value!r}")
+        raise _fail(field, f"must be an integer in 0..{MAX_SEED}, got {type(value).__name__} {_shown(value)}")
     if not 0 <= value <= MAX_SEED:
-        raise _fail(field, f"must be in 0..{MAX_SEED}, got {value}")
+        raise _fail(field, f"must be in 0..{MAX_SEED}, got {_shown(value)}")
 
 
 def check_extra(value: Any) -> None:
@@ -80,9 +115,11 @@ def check_extra(value: Any) -> None:
         raise _fail("extra", f"must be a dict, got {type(value).__name__}")
     for key in value:
         if not isinstance(key, str) or not key:
-            raise _fail("extra", f"keys must be non-empty strings, got {key!r}")
+            raise _fail("extra", f"keys must be non-empty strings, got {_shown(key)}")
         if callable(value[key]):
-            raise _fail(f"extra[{key!r}]", "must be a plain value, not a callable (use on_progress= for callbacks)")
+            raise _fail(
+                f"extra[{_shown(key)}]", "must be a plain value, not a callable (use on_progress= for callbacks)"
+            )
 
 
 def check_image(field: str, value: Any, required: bool):
@@ -97,11 +134,10 @@ def check_image(field: str, value: Any, required: bool):
 
 
 def check_angles(value: Any) -> None:
-    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
         raise _fail("angles", "must be a non-empty list of angle names, e.g. ['front', 'side']")
     for angle in value:
-        if not isinstance(angle, str) or not angle.strip():
-            raise _fail("angles", f"every angle must be a non-empty string, got {angle!r}")
+        check_text("angles", angle, required=True)
 
 
 def validate_request(task: str, request: Any, caps: VisionBackendCapabilities) -> None:
@@ -126,8 +162,8 @@ def validate_request(task: str, request: Any, caps: VisionBackendCapabilities) -
         if request.resolution is not None:
             if not isinstance(request.resolution, (tuple, list)) or len(request.resolution) != 2:
                 raise _fail("resolution", "must be a (width, height) pair")
-            check_positive_int("resolution", request.resolution[0])
-            check_positive_int("resolution", request.resolution[1])
+            check_positive_int("resolution", request.resolution[0], caps.max_width)
+            check_positive_int("resolution", request.resolution[1], caps.max_height)
     if "image" in has:
         info = check_image("image", request.image, required=True)
         if "mask" in has and request.mask is not None:
@@ -164,21 +200,37 @@ def gate_capabilities(task: str, request: Any, caps: VisionBackendCapabilities, 
 def plan_seeds(count: Any, seeds: Any, base_seed: int | None) -> list[int | None]:
     """Per-item seeds of a batch: explicit ``seeds`` decide the count, else ``count`` items
     seeded ``base_seed, base_seed+1, ...`` (or all chosen by the backend when no seed is set).
+    At most :data:`MAX_BATCH_ITEMS` either way.
     """
+    check_positive_int("count", count, MAX_BATCH_ITEMS)
+    check_seed("seed", base_seed)
     if seeds is not None:
-        if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
+        if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):
             raise _fail("seeds", "must be a non-empty list of integers")
+        try:
+            size = len(seeds)
+        except OverflowError:  # range(10**400)
+            size = MAX_BATCH_ITEMS + 1
+        if not 1 <= size <= MAX_BATCH_ITEMS:
+            raise _fail("seeds", f"must be a list of 1 to {MAX_BATCH_ITEMS} integers, got {size} items")
         for seed in seeds:
             check_seed("seeds", seed)
-        if count is not None and count not in (1, len(seeds)):
-            raise _fail("count", f"is {count} but {len(seeds)} seeds were given; pass one or the other")
+        if count is not None and count not in (1, size):
+            raise _fail("count", f"is {count} but {size} seeds were given; pass one or the other")
         return list(seeds)
     if count is None:
         count = 1
-    check_positive_int("count", count)
     if base_seed is None:
         return [None] * count
     return [(base_seed + i) % (MAX_SEED + 1) for i in range(count)]
 
 
-__all__ = ["MAX_SEED", "gate_capabilities", "plan_seeds", "validate_request"]
+__all__ = [
+    "MAX_BATCH_ITEMS",
+    "MAX_INT",
+    "MAX_PROMPT_CHARS",
+    "MAX_SEED",
+    "gate_capabilities",
+    "plan_seeds",
+    "validate_request",
+]

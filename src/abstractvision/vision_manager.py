@@ -37,14 +37,15 @@ _IMAGE_FIELDS = ("image", "mask", "control_image", "reference_image")
 _SECRET_KEY = re.compile(r"api_?key|authorization|password|secret|token(?!s\b|iz)", re.IGNORECASE)
 
 
-def _is_secret_key(key: Any) -> bool:
+def is_secret_key(key: Any) -> bool:
+    """Whether a metadata key, option or parameter name (``api_key``, ``token``, ...) names a credential."""
     return isinstance(key, str) and _SECRET_KEY.search(key) is not None
 
 
 def scrub_secrets(value: Any) -> Any:
     """Copy of ``value`` without keys that look like credentials (recursively)."""
     if isinstance(value, dict):
-        return {k: scrub_secrets(v) for k, v in value.items() if not _is_secret_key(k)}
+        return {k: scrub_secrets(v) for k, v in value.items() if not is_secret_key(k)}
     if isinstance(value, (list, tuple)):
         return [scrub_secrets(v) for v in value]
     return value
@@ -326,6 +327,11 @@ class VisionManager:
     def _build_request(self, task: str, fields: dict[str, Any]) -> Any:
         request_type = REQUEST_TYPES[task]
         names = {f.name for f in dataclasses.fields(request_type)}
+        required = {  # kept even when None, so validation (not the dataclass) names the missing field
+            f.name
+            for f in dataclasses.fields(request_type)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        }
         extra = fields.pop("extra", None)
         if extra is None:
             extra = {}
@@ -341,7 +347,7 @@ class VisionManager:
         for name in _IMAGE_FIELDS:
             if known.get(name) is not None:
                 known[name] = self._read_image(known[name], name)
-        return request_type(**{k: v for k, v in known.items() if v is not None or k == "prompt"}, extra=extra)
+        return request_type(**{k: v for k, v in known.items() if v is not None or k in required}, extra=extra)
 
     def _read_image(self, value: Any, field: str) -> bytes:
         if is_artifact_ref(value):
@@ -431,4 +437,4 @@ class VisionManager:
         return self._finish(task, results, started)
 
 
-__all__ = ["VisionManager", "scrub_secrets"]
+__all__ = ["VisionManager", "is_secret_key", "scrub_secrets"]

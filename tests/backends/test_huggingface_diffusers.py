@@ -20,6 +20,7 @@ from abstractvision.backends.huggingface_diffusers import (
 from abstractvision.config import load_settings
 from abstractvision.errors import (
     BackendNotConfiguredError,
+    EngineError,
     GenerationCancelledError,
     InvalidRequestError,
     ModelNotAvailableError,
@@ -265,6 +266,33 @@ def test_cpu_offload_without_cuda_is_a_config_error(tiny_diffusers_pipeline):
     config = HuggingFaceDiffusersBackendConfig(model_id=str(tiny_diffusers_pipeline), device="cpu", cpu_offload="model")
     with pytest.raises(BackendNotConfiguredError, match="needs a CUDA GPU"):
         HuggingFaceDiffusersVisionBackend(config=config).preload()
+
+
+@pytest.mark.parametrize("device", ["nonsense:0", "cuda:x", "cuda", "cuda:7"])
+def test_a_device_torch_cannot_use_is_a_config_error_naming_the_setting_before_loading(tiny_diffusers_pipeline, device):
+    import torch
+
+    if (device == "cuda" and torch.cuda.is_available()) or (device == "cuda:7" and torch.cuda.device_count() > 7):
+        pytest.skip("this machine has that CUDA device")
+    backend = HuggingFaceDiffusersVisionBackend(
+        config=HuggingFaceDiffusersBackendConfig(model_id=str(tiny_diffusers_pipeline), device=device)
+    )
+    with pytest.raises(BackendNotConfiguredError, match="ABSTRACTVISION_DIFFUSERS_DEVICE") as info:
+        backend.preload()
+    assert repr(device) in str(info.value) and not backend.loaded
+
+
+def test_a_failure_moving_the_weights_to_the_device_is_an_engine_error_naming_the_setting(tiny_diffusers_pipeline):
+    import torch
+
+    if torch.xpu.is_available():
+        pytest.skip("this machine has an XPU")
+    backend = HuggingFaceDiffusersVisionBackend(  # a device torch knows but was not built for: fails in .to()
+        config=HuggingFaceDiffusersBackendConfig(model_id=str(tiny_diffusers_pipeline), device="xpu")
+    )
+    with pytest.raises(EngineError, match=r"failed moving its weights to device 'xpu' \(device= / --device / ") as info:
+        VisionManager(backend=backend).generate_image("a cat", **SMALL)
+    assert "XPU" in str(info.value) and not backend.loaded
 
 
 def test_loading_prints_nothing_and_restores_library_settings(tiny_diffusers_pipeline, capfd):

@@ -3,13 +3,18 @@
 ``EchoBackend`` makes a real PNG and echoes the request it got into the metadata, so a test can
 see exactly which options the CLI sent (and which it left out). It reports steps, fails on seed
 13 (a provider error), and says on stderr when it is closed, so a REPL test can see a backend
-switch release the previous one.
+switch release the previous one. ``EchoBackend.calls`` counts the generations of every instance
+(the CLI builds its own), so a test can tell that a command failed before generating.
+``FolderBreakingBackend`` replaces the folder named by its ``output_folder`` parameter with a file
+while it generates: the disk changing under a long run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sys
+from pathlib import Path
 
 from abstractvision.backends import VisionBackend
 from abstractvision.errors import ProviderError
@@ -31,11 +36,13 @@ def _png(width: int, height: int) -> bytes:
 
 class EchoBackend(VisionBackend):
     name = "echo"
+    calls: list[str] = []  # shared on purpose: one log for every instance
 
     def get_capabilities(self) -> VisionBackendCapabilities:
         return VisionBackendCapabilities(supported_tasks=("text_to_image", "image_to_image"), supports_mask=True)
 
     def _make(self, task, request, progress_callback):
+        EchoBackend.calls.append(task)
         reporter = as_reporter(progress_callback, task)
         steps = request.steps or 2
         reporter.start(total_steps=steps)
@@ -79,3 +86,13 @@ class EchoBackend(VisionBackend):
 
 class OtherEchoBackend(EchoBackend):
     name = "echo2"
+
+
+class FolderBreakingBackend(EchoBackend):
+    name = "echo-breaks-folder"
+
+    def _make(self, task, request, progress_callback):
+        folder = Path(request.extra["output_folder"])
+        shutil.rmtree(folder)
+        folder.write_text("a file where the output folder was")
+        return super()._make(task, request, progress_callback)

@@ -18,7 +18,11 @@ from click.testing import CliRunner
 from abstractvision.backends import KNOWN_BACKENDS, BackendEntry
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_BACKENDS = {"echo": "cli_backends:EchoBackend", "echo2": "cli_backends:OtherEchoBackend"}
+TEST_BACKENDS = {
+    "echo": "cli_backends:EchoBackend",
+    "echo2": "cli_backends:OtherEchoBackend",
+    "echo-breaks-folder": "cli_backends:FolderBreakingBackend",
+}
 
 
 @pytest.fixture

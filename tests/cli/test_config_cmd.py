@@ -37,6 +37,24 @@ def test_config_redacts_keys_from_flag_and_env(invoke, monkeypatch):
     assert shown["api_key"] == {"value": "***", "source": "env OPENAI_API_KEY"}
 
 
+def test_config_masks_a_password_in_the_base_url_from_flag_and_env(invoke, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://bob:env-hunter2@proxy.example/v1")
+    flag_url = "https://alice:flag-hunter2@proxy.example/v1"
+    for args in (("config",), ("config", "--json"), ("config", "--base-url", flag_url, "--json")):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        assert "hunter2" not in result.output
+    assert json.loads(invoke("config", "--json").stdout)["base_url"]["value"] == "https://bob:***@proxy.example/v1"
+    shown = json.loads(invoke("config", "--base-url", flag_url, "--json").stdout)
+    assert shown["base_url"] == {"value": "https://alice:***@proxy.example/v1", "source": "flag"}
+
+
+def test_config_refuses_a_key_with_a_line_break_inside_without_showing_it(invoke):
+    result = invoke("config", "--api-key", "sk-pasted\nsk-twice")
+    assert result.exit_code == 1 and "api_key has whitespace" in result.stderr
+    assert "sk-pasted" not in result.output and "Traceback" not in result.output
+
+
 def test_config_rejects_a_malformed_env_value_in_one_line(invoke, monkeypatch):
     monkeypatch.setenv("ABSTRACTVISION_TIMEOUT_S", "soon")
     result = invoke("config")

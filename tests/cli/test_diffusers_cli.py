@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -53,4 +55,46 @@ def test_diffusers_catalog_of_an_empty_cache(invoke, tmp_path):
     pytest.importorskip("diffusers")
     result = invoke("provider-models", "--provider", "diffusers", "--cache-dir", str(tmp_path / "hf"), "--json")
     assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == []
+
+
+#: Runs the CLI as on the base install: the [diffusers] stack cannot be imported (the packages are on
+#: disk in the test environment, so a meta path finder answers for them as an absent package would).
+BASE_INSTALL = """
+import sys
+BLOCKED = {"huggingface_hub", "diffusers", "transformers", "torch", "accelerate", "safetensors"}
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NotInstalled())
+from abstractvision.cli import cli
+cli(sys.argv[1:], prog_name="abstractvision")
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "args,package",
+    [
+        (["t2i", "x", "--provider", "diffusers", "--model", "runwayml/stable-diffusion-v1-5"], "huggingface_hub"),
+        (["provider-models", "--provider", "diffusers"], "huggingface_hub"),
+        (["t2i", "x", "--provider", "diffusers", "--model", "{tmp}"], "diffusers"),
+        (["demo", "-o", "{tmp}"], "diffusers"),
+    ],
+)
+def test_a_missing_diffusers_extra_names_the_pip_line(cli_env, tmp_path, args, package):
+    env = {**cli_env, "HF_HUB_CACHE": str(tmp_path / "hf")}
+    argv = [sys.executable, "-c", BASE_INSTALL, *(arg.format(tmp=tmp_path) for arg in args)]
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=100)
+    assert result.returncode == 1, result.stderr
+    assert f'needs {package}; install it with: pip install "abstractvision[diffusers]"' in result.stderr
+    assert "Traceback" not in result.stderr and "ModuleNotFoundError" not in result.stderr
+
+
+@pytest.mark.timeout(120)
+def test_the_catalog_of_an_explicit_cache_dir_needs_no_extra(cli_env, tmp_path):
+    argv = [sys.executable, "-c", BASE_INSTALL, "provider-models", "--provider", "diffusers", "--json"]
+    result = subprocess.run([*argv, "--cache-dir", str(tmp_path)], capture_output=True, text=True, env=cli_env)
+    assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_backends import FAILING_SEED
+from cli_backends import FAILING_SEED, EchoBackend
 
 from abstractvision import LocalAssetStore
 from abstractvision.media import read_png_metadata
@@ -150,8 +150,32 @@ def test_cap_model_refuses_what_the_registry_says_the_model_cannot_do(invoke, tm
 def test_output_under_a_file_fails_before_generation(invoke, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    result = invoke("t2i", "cat", "--provider", "echo", "-o", str(blocker / "sub" / "x.png"))
-    assert result.exit_code == 1 and "output: cannot create the folder" in result.stderr
+    EchoBackend.calls.clear()
+    for output in (blocker / "sub" / "x.png", blocker / "x.png"):
+        result = invoke("t2i", "cat", "--provider", "echo", "-o", str(output))
+        assert result.exit_code == 1 and "output: cannot create the folder" in result.stderr
+    assert EchoBackend.calls == []
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc: a folder no one can write in")
+def test_output_in_a_folder_that_refuses_files_fails_before_generation(invoke):
+    EchoBackend.calls.clear()  # /proc passes os.access(W_OK) for root and exists, but refuses new files
+    result = invoke("t2i", "cat", "--provider", "echo", "-o", "/proc/abstractvision-out.png")
+    assert result.exit_code == 1 and "output: cannot write in the folder /proc" in result.stderr
+    assert EchoBackend.calls == [] and "Traceback" not in result.output
+
+
+def test_a_write_that_fails_after_generation_keeps_the_result_in_the_store(invoke, tmp_path):
+    folder = tmp_path / "renders"
+    args = ["--provider", "echo-breaks-folder", "--param", f"output_folder={folder}", "--json"]
+    result = invoke("t2i", "cat", *args, "-o", str(folder / "cat.png"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    [asset] = json.loads(result.stdout)["assets"]
+    kept = Path(asset["path"])
+    assert kept.parent == tmp_path / "store" and read_png_metadata(kept.read_bytes())["backend"] == "echo-breaks-folder"
+    assert f"output: could not write {folder / 'cat.png'}" in result.stderr
+    assert f"the result is kept at {kept}" in result.stderr
+    assert LocalAssetStore(tmp_path / "store").load_bytes(asset["artifact"]) == kept.read_bytes()
 
 
 def test_no_provider_says_how_to_choose_one(invoke):
@@ -186,3 +210,10 @@ def test_provider_models_rejects_an_unknown_task(invoke):
 
 def test_provider_models_openai_conflicts_with_another_provider(invoke):
     assert invoke("provider-models", "--openai", "--provider", "echo").exit_code == 2
+
+
+def test_error_messages_mask_a_password_in_any_url(invoke):
+    for url in ("ftp://alice:hunter2@127.0.0.1:9/v1", "http://alice:hunter2@127.0.0.1:9/v1"):
+        result = invoke("t2i", "cat", "--provider", "openai", "--base-url", url, "--max-retries", "0", "-q")
+        assert result.exit_code == 1 and "alice:***@127.0.0.1:9" in result.stderr, result.output
+        assert "hunter2" not in result.output and "Traceback" not in result.output

@@ -220,6 +220,41 @@ def test_repl_through_a_pseudo_terminal(cli_env, tmp_path):
     assert "/backend echo2" in history.read_text()
 
 
+@pytest.mark.timeout(120)
+def test_keys_and_url_passwords_never_reach_the_history_file_even_on_lines_that_do_not_parse(cli_env):
+    term = Terminal([sys.executable, "-m", "abstractvision", "repl"], cli_env)
+    term.expect(PROMPT)
+    term.send('/backend openai api_key="sk-unbalanced-1234\n')  # shlex fails: no closing quotation
+    assert "error:" in term.expect(PROMPT)
+    term.send("/backend openai https://alice:hunter2@127.0.0.1:9/v1 plainkey42 gpt-image-1\n")
+    assert "backend: openai" in term.expect(PROMPT)  # parsed: the positional api_key slot
+    term.send("/t2i 'a cat --api-key flagkey77 --param token=tok-5555\n")  # unbalanced again
+    assert "error:" in term.expect(PROMPT)
+    term.send("/exit\n")
+    assert term.wait() == 0
+    history = (Path(cli_env["XDG_DATA_HOME"]) / "abstractvision" / "repl_history").read_text()
+    for secret in ("sk-unbalanced-1234", "hunter2", "plainkey42", "flagkey77", "tok-5555"):
+        assert secret not in history
+    assert "/backend openai https://alice:***@127.0.0.1:9/v1 *** gpt-image-1" in history
+    assert "/t2i 'a cat --api-key *** --param token=***" in history
+
+
+@pytest.mark.parametrize(
+    "line,kept",
+    [
+        ("/backend openai https://h/v1 sk-live-abcdef", "/backend openai https://h/v1 ***"),
+        ('/backend openai api_key="sk-1234567', "/backend openai api_key=***"),
+        ("a cat, sk-proj-abcdefgh in the prompt", "a cat, *** in the prompt"),
+        ("/backend diffusers org/model cpu", "/backend diffusers org/model cpu"),
+        ("/t2i a task-oriented robot --steps 4", "/t2i a task-oriented robot --steps 4"),
+    ],
+)
+def test_redact_line_masks_only_secrets(line, kept):
+    from abstractvision.cli.repl import redact_line
+
+    assert redact_line(line) == kept
+
+
 def test_the_environment_backend_is_used_until_switched(cli_env):
     term = Terminal([sys.executable, "-m", "abstractvision", "repl"], {**cli_env, "ABSTRACTVISION_PROVIDER": "echo"})
     term.expect(r"abstractvision \(echo\)> $")

@@ -8,7 +8,9 @@ those are read on the first lookup, not at import.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -97,19 +99,35 @@ def canonical_backend_name(name: str) -> str:
     return key
 
 
-def _import(target: str, extra: str | None) -> Any:
-    module_name, _, attr = target.partition(":")
+@contextlib.contextmanager
+def optional_dependency(extra: str, needed_by: str) -> Iterator[None]:
+    """The one guard around imports of an optional stack: an import that fails inside the block
+    becomes :class:`OptionalDependencyMissingError` naming the package and the pip line of ``extra``.
+
+    Why one guard: a bare ``ModuleNotFoundError: No module named 'huggingface_hub'`` does not say
+    which extra brings it; every import of torch, diffusers, transformers, huggingface_hub, ...
+    goes through here so the user always gets ``pip install "abstractvision[<extra>]"``.
+    """
     try:
-        module = importlib.import_module(module_name)
+        yield
+    except OptionalDependencyMissingError:
+        raise
     except ImportError as exc:
-        if extra is None or isinstance(exc, OptionalDependencyMissingError):
-            raise
+        what = exc.name or f"an optional dependency ({exc})"
         raise OptionalDependencyMissingError(
-            f"{target} needs an optional dependency ({exc.name or exc}); "
-            f'install it with: pip install "abstractvision[{extra}]"',
+            f'{needed_by} needs {what}; install it with: pip install "abstractvision[{extra}]"',
             extra=extra,
             package=exc.name,
         ) from exc
+
+
+def _import(target: str, extra: str | None) -> Any:
+    module_name, _, attr = target.partition(":")
+    if extra is None:
+        module = importlib.import_module(module_name)
+    else:
+        with optional_dependency(extra, target):
+            module = importlib.import_module(module_name)
     return getattr(module, attr)
 
 
@@ -166,4 +184,5 @@ __all__ = [
     "create_backend",
     "get_backend_class",
     "get_backend_config_class",
+    "optional_dependency",
 ]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..types import ProviderModelInfo
+from . import optional_dependency
 
 #: Pipeline families whose text-to-image pipeline also serves image-to-image and inpainting through
 #: ``AutoPipelineForImage2Image`` / ``AutoPipelineForInpainting`` (``from_pipe``).
@@ -30,8 +31,14 @@ _NOT_IMAGE = ("Video", "Audio", "AnimateDiff", "I2VGen", "Wan", "Music", "Upscal
 
 
 def default_hub_cache() -> Path:
-    """The hub cache Diffusers reads (``HF_HUB_CACHE``/``HF_HOME`` resolved by huggingface_hub)."""
-    from huggingface_hub import constants
+    """The hub cache Diffusers reads (``HF_HUB_CACHE``/``HF_HOME`` resolved by huggingface_hub).
+
+    Why ask huggingface_hub instead of reading the variables here: its precedence (``HF_HUB_CACHE``,
+    the legacy ``HUGGINGFACE_HUB_CACHE``, ``HF_HOME``, ``XDG_CACHE_HOME``) is what Diffusers
+    obeys, and a copy would drift. Without the extra, ``cache_dir`` still lists a folder.
+    """
+    with optional_dependency("diffusers", "the diffusers backend"):
+        from huggingface_hub import constants
 
     return Path(constants.HF_HUB_CACHE)
 

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendNotConfiguredError, ModelNotAvailableError, OptionalDependencyMissingError
+from ..errors import AbstractVisionError, BackendNotConfiguredError, EngineError, ModelNotAvailableError
+from . import optional_dependency
 from ._diffusers_catalog import pipeline_folder
 
-INSTALL_HINT = 'pip install "abstractvision[diffusers]"'
+#: What :func:`optional_dependency` names as needing the ``diffusers`` extra.
+_NEEDED_BY = "the diffusers backend"
 
 #: Single-file checkpoints (original Stable Diffusion layout) load with ``from_single_file``.
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
@@ -39,40 +41,50 @@ SCHEDULER_ALIASES = {
 DTYPE_NAMES = ("auto", "float32", "float16", "bfloat16")
 OFFLOAD_MODES = ("auto", "model", "sequential", "none")
 
+#: Where the device comes from, for messages about it.
+DEVICE_SETTING = "device= / --device / ABSTRACTVISION_DIFFUSERS_DEVICE"
+
 #: GPUs with less memory than this get model offload under ``cpu_offload="auto"``.
 _AUTO_OFFLOAD_BELOW_BYTES = 12 * 1024**3
 
 
 def import_engine() -> tuple[Any, Any]:
     """``(torch, diffusers)``, or :class:`OptionalDependencyMissingError` with the install line."""
-    try:
+    with optional_dependency("diffusers", _NEEDED_BY):
         import diffusers
         import torch
-    except ImportError as exc:
-        raise OptionalDependencyMissingError(
-            f"the diffusers backend needs {exc.name or 'diffusers and torch'}; install it with: {INSTALL_HINT}",
-            extra="diffusers",
-            package=exc.name,
-        ) from exc
     return torch, diffusers
 
 
 def resolve_device(torch: Any, device: str) -> str:
-    """``auto`` picks cuda, then mps, then cpu; an explicit device that is absent is a config error."""
+    """``auto`` picks cuda, then mps, then cpu; an explicit device that torch cannot parse, or that
+    is absent (no CUDA, a GPU index past the last one, no MPS), is a config error before any load."""
     if device == "auto":
         if torch.cuda.is_available():
             return "cuda"
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return "mps"
         return "cpu"
-    kind = device.split(":")[0]
-    if kind == "cuda" and not torch.cuda.is_available():
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
         raise BackendNotConfiguredError(
-            f"device={device!r} but torch sees no CUDA GPU; use device='auto' or 'cpu' "
-            "(--device / ABSTRACTVISION_DIFFUSERS_DEVICE)"
+            f"device={device!r} is not a torch device; use 'auto', 'cpu', 'cuda', 'cuda:1' or 'mps' ({DEVICE_SETTING})"
+        ) from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendNotConfiguredError(
+                f"device={device!r} but torch sees no CUDA GPU; use device='auto' or 'cpu' ({DEVICE_SETTING})"
+            )
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise BackendNotConfiguredError(
+                f"device={device!r} but torch sees {torch.cuda.device_count()} CUDA GPU(s), numbered from 0 "
+                f"({DEVICE_SETTING})"
+            )
+    if parsed.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise BackendNotConfiguredError(
+            f"device={device!r} but MPS is not available; use device='auto' or 'cpu' ({DEVICE_SETTING})"
         )
-    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise BackendNotConfiguredError(f"device={device!r} but MPS is not available; use device='auto' or 'cpu'")
     return device
 
 
@@ -155,7 +167,8 @@ def base_model_of(path: Path) -> str:
     A ``.safetensors`` file is read lazily (header, plus the few tensors the inference looks at),
     so a multi-gigabyte checkpoint is not loaded twice.
     """
-    from diffusers.loaders.single_file_utils import fetch_diffusers_config, load_single_file_checkpoint
+    with optional_dependency("diffusers", _NEEDED_BY):
+        from diffusers.loaders.single_file_utils import fetch_diffusers_config, load_single_file_checkpoint
 
     if path.suffix.lower() == ".safetensors":
         checkpoint: Any = _LazyCheckpoint(path)
@@ -175,7 +188,8 @@ class _LazyCheckpoint(Mapping):
     """A read-only view of a safetensors file that loads a tensor only when it is looked at."""
 
     def __init__(self, path: Path):
-        from safetensors import safe_open
+        with optional_dependency("diffusers", _NEEDED_BY):
+            from safetensors import safe_open
 
         self._file = safe_open(str(path), framework="pt")
         self._keys = list(self._file.keys())
@@ -232,19 +246,41 @@ def load_pipeline(options: LoadOptions) -> Any:
         config = single_file_config(path, options)
         if config is not None:
             kwargs["config"] = config
-    try:
-        with quiet_loading():
-            if path.is_file():
-                pipe = diffusers.StableDiffusionPipeline.from_single_file(source, **kwargs)
-            else:
-                pipe = diffusers.AutoPipelineForText2Image.from_pretrained(source, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise ModelNotAvailableError(f"could not load model {model_id!r}: {exc}", model=model_id) from exc
-    if options.scheduler:
-        pipe.scheduler = build_scheduler(diffusers, options.scheduler, pipe.scheduler.config)
-    pipe.set_progress_bar_config(disable=True)
-    place(pipe, torch, options)
+    with engine_errors(model_id, "loading", "torch_dtype='float16' or a smaller model"):
+        try:
+            with quiet_loading():
+                if path.is_file():
+                    pipe = diffusers.StableDiffusionPipeline.from_single_file(source, **kwargs)
+                else:
+                    pipe = diffusers.AutoPipelineForText2Image.from_pretrained(source, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise ModelNotAvailableError(f"could not load model {model_id!r}: {exc}", model=model_id) from exc
+        if options.scheduler:
+            pipe.scheduler = build_scheduler(diffusers, options.scheduler, pipe.scheduler.config)
+        pipe.set_progress_bar_config(disable=True)
+    moving = f"moving its weights to device {options.device!r} ({DEVICE_SETTING})"
+    with engine_errors(model_id, moving, "cpu_offload='model' (or 'sequential'), torch_dtype='float16'"):
+        place(pipe, torch, options)
     return pipe
+
+
+@contextlib.contextmanager
+def engine_errors(model_id: str | None, doing: str, out_of_memory_advice: str) -> Iterator[None]:
+    """Engine failures while ``doing`` (loading, moving to the device, generating) become
+    :class:`EngineError`, out of memory with ``out_of_memory_advice``; our own errors (a config
+    error, a cancel) pass through unchanged.
+
+    Why one translator for every stage: an out-of-memory error is equally likely when weights
+    land on the GPU as when the first image is made, and the caller must get the same type.
+    """
+    try:
+        yield
+    except AbstractVisionError:
+        raise
+    except Exception as exc:
+        if "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError":
+            raise EngineError(f"{model_id} ran out of memory {doing}: try {out_of_memory_advice} ({exc})") from exc
+        raise EngineError(f"{model_id} failed {doing}: {type(exc).__name__}: {exc}") from exc
 
 
 @contextlib.contextmanager
@@ -256,8 +292,9 @@ def quiet_loading() -> Iterator[None]:
     *download* bars (huggingface_hub) are left alone: with downloads allowed they are the only
     sign of a multi-gigabyte transfer. The previous settings are restored afterwards.
     """
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
+    with optional_dependency("diffusers", _NEEDED_BY):
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
 
     bars = [(m, m.is_progress_bar_enabled()) for m in (diffusers_logging, transformers_logging)]
     verbosity = transformers_logging.get_verbosity()
@@ -332,12 +369,13 @@ def _trim_c_heap() -> None:
 
 __all__ = [
     "DTYPE_NAMES",
-    "INSTALL_HINT",
     "LoadOptions",
     "OFFLOAD_MODES",
     "SCHEDULER_ALIASES",
     "SINGLE_FILE_SUFFIXES",
+    "DEVICE_SETTING",
     "build_scheduler",
+    "engine_errors",
     "generator_device",
     "import_engine",
     "load_pipeline",

@@ -18,7 +18,6 @@ first load, not when this module is imported.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import gc
 import inspect
@@ -26,15 +25,12 @@ import secrets
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import (
-    AbstractVisionError,
     BackendNotConfiguredError,
     CapabilityNotSupportedError,
-    EngineError,
     InvalidRequestError,
     UnknownModelError,
 )
@@ -51,6 +47,7 @@ from ..validation import MAX_SEED
 from ._diffusers_catalog import list_cached_pipelines, pipeline_folder, size_multiple
 from ._diffusers_loading import (
     LoadOptions,
+    engine_errors,
     generator_device,
     import_engine,
     load_pipeline,
@@ -64,6 +61,9 @@ from .base_backend import ProgressArg, VisionBackend, replace_request
 _RESERVED_CALL_ARGS = frozenset(
     {"prompt", "image", "mask_image", "generator", "output_type", "callback_on_step_end", "return_dict"}
 )
+
+#: What to try when a pipeline call runs out of memory.
+_CALL_OUT_OF_MEMORY_ADVICE = "a smaller width/height, cpu_offload='model', or torch_dtype='float16'"
 
 #: Size multiple used when neither the registry nor the pipeline's files say otherwise (SD-style VAE).
 _DEFAULT_SIZE_MULTIPLE = 8
@@ -245,7 +245,7 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
             reporter.step(index + 1, getattr(pipeline, "_num_timesteps", None) or call["num_inference_steps"])
             return tensors
 
-        with _translate_errors(self.config.model_id):
+        with engine_errors(self.config.model_id, "generating", _CALL_OUT_OF_MEMORY_ADVICE):
             output = pipe(**call, generator=generator, output_type="np", callback_on_step_end=on_step_end)
         return output.images, steps_run[0]
 
@@ -418,22 +418,6 @@ def _call_defaults(pipe: Any) -> dict[str, Any]:
         for name in ("num_inference_steps", "guidance_scale")
         if name in params and params[name].default is not inspect.Parameter.empty
     }
-
-
-@contextlib.contextmanager
-def _translate_errors(model_id: str | None) -> Iterator[None]:
-    """Engine failures become :class:`EngineError`; our own errors (cancel) pass through."""
-    try:
-        yield
-    except AbstractVisionError:
-        raise
-    except Exception as exc:
-        if "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError":
-            raise EngineError(
-                f"{model_id} ran out of memory: try a smaller width/height, cpu_offload='model', "
-                f"or torch_dtype='float16' ({exc})"
-            ) from exc
-        raise EngineError(f"{model_id} failed: {type(exc).__name__}: {exc}") from exc
 
 
 __all__ = ["HuggingFaceDiffusersBackendConfig", "HuggingFaceDiffusersVisionBackend"]

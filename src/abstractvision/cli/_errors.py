@@ -1,12 +1,14 @@
 """Turn failures into what a terminal user needs: one line and exit code 1.
 
 Why one place: every command, and every REPL line, must report a library error the same way,
-with the traceback only when ``--debug`` asked for it.
+with the traceback only when ``--debug`` asked for it, and with the password of any
+``user:password@`` URL in it masked, whichever module wrote the message.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -20,6 +22,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _MAX_MESSAGE = 600
 
+#: A URL inside a message (up to whitespace or a quote).
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
 
 def debug_enabled(ctx: click.Context | None = None) -> bool:
     """Whether the root command got ``--debug``."""
@@ -28,8 +33,10 @@ def debug_enabled(ctx: click.Context | None = None) -> bool:
 
 
 def one_line(exc: BaseException) -> str:
-    """The error as one bounded line; unexpected exceptions keep their type name."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    """The error as one bounded line, URL passwords masked; unexpected exceptions keep their type name."""
+    from ..redaction import redact_url
+
+    text = _URL.sub(lambda match: redact_url(match.group()), " ".join(str(exc).split())) or type(exc).__name__
     if not isinstance(exc, AbstractVisionError):
         text = f"{type(exc).__name__}: {text} (run with --debug for the traceback)"
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."

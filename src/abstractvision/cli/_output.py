@@ -1,13 +1,15 @@
 """Where results go: a file, a directory, or the local asset store; and opening them.
 
-The destination is checked (and its folder made) *before* generation, so a bad ``-o`` fails in
-a second instead of after a long run; each file is written atomically, so nothing is left
-half-way if the process dies.
+The destination is checked *before* generation (its folder made, and a file created and removed
+there), so a bad ``-o`` fails in a second instead of after a long run; each file is written
+atomically, so nothing is left half-way if the process dies. A write that still fails (the disk
+filled up, the folder went away during the run) keeps the result in the asset store and says where.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,13 +47,21 @@ def prepare_output(output: str | None) -> OutputTarget:
     except OSError as exc:
         message = f"output: cannot create the folder {folder}: {exc.strerror}"
         raise InvalidRequestError(message, field="output") from None
-    if not os.access(folder, os.W_OK):
-        raise InvalidRequestError(f"output: the folder {folder} is not writable", field="output")
+    try:  # a real file, not os.access: root passes every permission check, yet /proc refuses files
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".abstractvision-check-"):
+            pass
+    except OSError as exc:
+        message = f"output: cannot write in the folder {folder}: {exc.strerror}"
+        raise InvalidRequestError(message, field="output") from None
     return OutputTarget(path, is_dir)
 
 
 def save_assets(assets: list[Any], target: OutputTarget, task: str, store_dir: str | None) -> list[dict[str, Any]]:
-    """Write each asset and describe it: ``path``, ``mime_type``, ``size_bytes``, ``metadata`` (+ ``artifact``)."""
+    """Write each asset and describe it: ``path``, ``mime_type``, ``size_bytes``, ``metadata`` (+ ``artifact``).
+
+    An asset whose file cannot be written goes to the asset store instead: its record then has
+    the store's ``path`` and ``artifact``, and ``write_error`` says what failed and where it is.
+    """
     from ..media import extension_for
 
     saved = []
@@ -62,18 +72,26 @@ def save_assets(assets: list[Any], target: OutputTarget, task: str, store_dir: s
             "metadata": asset.metadata,
         }
         if target.path is None:
-            from ..artifacts import LocalAssetStore
-
-            store = LocalAssetStore(store_dir)
-            ref = store.store_bytes(asset.data, content_type=asset.mime_type, metadata=asset.metadata)
-            record["artifact"] = ref
-            record["path"] = str(store.path_for(ref))
+            record.update(_store(asset, store_dir))
         else:
             path = _file_for(target, task, index, len(assets), asset, extension_for(asset.mime_type))
-            write_atomic(path, asset.data)
-            record["path"] = str(path)
+            try:
+                write_atomic(path, asset.data)
+                record["path"] = str(path)
+            except OSError as exc:
+                record.update(_store(asset, store_dir))
+                reason = exc.strerror or type(exc).__name__
+                record["write_error"] = f"could not write {path} ({reason}); the result is kept at {record['path']}"
         saved.append(record)
     return saved
+
+
+def _store(asset: Any, store_dir: str | None) -> dict[str, Any]:
+    from ..artifacts import LocalAssetStore
+
+    store = LocalAssetStore(store_dir)
+    ref = store.store_bytes(asset.data, content_type=asset.mime_type, metadata=asset.metadata)
+    return {"artifact": ref, "path": str(store.path_for(ref))}
 
 
 def _file_for(target: OutputTarget, task: str, index: int, count: int, asset: Any, extension: str) -> Path:

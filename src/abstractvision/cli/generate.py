@@ -89,8 +89,12 @@ def request_params(command: str, values: Mapping[str, Any]) -> tuple[tuple[Any, 
 
 
 def run_task(session: BackendSession, command: str, values: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Generate, save where asked, print paths (or JSON), open if asked; return the saved records."""
-    from ..errors import BatchGenerationError
+    """Generate, save where asked, print paths (or JSON), open if asked; return the saved records.
+
+    Failures come after the output, so what was made is always listed: a failed batch item, or a
+    file that could not be written (its result is in the asset store; the message says where).
+    """
+    from ..errors import BatchGenerationError, InvalidRequestError
     from ._output import open_files, prepare_output, save_assets
     from ._render import print_json, progress_callback
 
@@ -116,6 +120,12 @@ def run_task(session: BackendSession, command: str, values: Mapping[str, Any]) -
             click.echo(record["path"])
     if values.get("open_result"):
         open_files(records)
+    unwritten = [record["write_error"] for record in records if "write_error" in record]
+    if unwritten:
+        message = "output: " + "; ".join(unwritten)
+        if failure is None:
+            raise InvalidRequestError(message, field="output")
+        click.echo(f"Error: {message}", err=True)
     if failure is not None:
         raise failure
     return records

@@ -12,6 +12,7 @@ standard library's ``readline`` when the platform has it.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +50,9 @@ BACKEND_FORMS: dict[str, tuple[tuple[str, ...], ...]] = {
         ("diffusion_model", "vae", "llm", "sd_cli"),
     ),
 }
+
+#: Values that are API keys wherever they appear on a line (OpenAI-style ``sk-...`` and kin).
+_KEY_LIKE = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{6,}")
 
 #: keys /set accepts that are not generation options
 _EXTRA_DEFAULTS = ("output", "open_result", "quiet")
@@ -105,6 +109,7 @@ class Repl:
             except KeyboardInterrupt:
                 click.echo()
                 continue
+            _redact_history(line)
             if not self.handle(line):
                 break
         self.session.close()
@@ -154,8 +159,6 @@ class Repl:
             usage = " | ".join(" ".join(f"<{n}>" for n in form) or "(no arguments)" for form in forms)
             raise click.UsageError(f"/backend {provider} takes {usage}")
         given = dict(zip(names, rest, strict=True))
-        if given.get("api_key"):
-            _redact_history(given["api_key"])
         self.session.switch({"provider": provider, **given})
         self.provider = provider
         _ = self.session.backend  # built now, so a bad setting shows here and not at the first prompt
@@ -280,16 +283,54 @@ class Repl:
         return matches[state] if state < len(matches) else None
 
 
-def _redact_history(secret: str) -> None:
-    """Keep an API key typed on a /backend line out of the history file."""
+def redact_line(line: str) -> str:
+    """``line`` as the history file may keep it: API keys and URL passwords masked.
+
+    Works on lines that do not parse too (an unbalanced quote is a typo, not a reason to keep a
+    key): those are split on whitespace. Masked: the value of any ``name=value`` or ``--name value``
+    whose name looks like a credential, ``sk-...``-style tokens, the password of a
+    ``user:password@`` URL, and the api_key slot of ``/backend openai <base_url> <api_key>``.
+    """
+    from ..backends import canonical_backend_name
+    from ..errors import AbstractVisionError
+    from ..redaction import MASK, scrub, url_secrets
+    from ..vision_manager import is_secret_key
+
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        words = [word.strip("\"'") for word in line.split()]
+    secrets: list[str] = []
+    for index, word in enumerate(words):
+        name, equals, value = word.partition("=")
+        name = name.lstrip("-").replace("-", "_")
+        if equals and is_secret_key(name):
+            secrets.append(value)
+        elif word.startswith("-") and is_secret_key(name) and index + 1 < len(words):
+            secrets.append(words[index + 1])
+        secrets.extend(url_secrets(word))
+    if len(words) >= 4 and words[0] == "/backend":
+        try:
+            forms = BACKEND_FORMS.get(canonical_backend_name(words[1]), ())
+        except AbstractVisionError:
+            forms = ()
+        slots = {form.index("api_key") for form in forms if "api_key" in form}
+        secrets.extend(words[2 + slot] for slot in slots if 2 + slot < len(words))
+    return _KEY_LIKE.sub(MASK, scrub(line, sorted(secrets, key=len, reverse=True)))
+
+
+def _redact_history(line: str) -> None:
+    """Replace the history entry just added for ``line`` with :func:`redact_line`'s version."""
+    redacted = redact_line(line)
+    if redacted == line:
+        return
     try:
         import readline
     except ImportError:
         return
     length = readline.get_current_history_length()
-    line = readline.get_history_item(length) if length else None
-    if line and secret in line:
-        readline.replace_history_item(length - 1, line.replace(secret, "***"))
+    if length and readline.get_history_item(length) == line:
+        readline.replace_history_item(length - 1, redacted)
 
 
 def _enable_readline(repl: Repl, history: Path) -> Callable[[], None]:
@@ -331,4 +372,4 @@ def repl(ctx: click.Context) -> None:
         save_history()
 
 
-__all__ = ["BACKEND_FORMS", "Repl", "history_path", "repl"]
+__all__ = ["BACKEND_FORMS", "Repl", "history_path", "redact_line", "repl"]
