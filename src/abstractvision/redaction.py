@@ -16,13 +16,16 @@ MASK = "***"
 
 #: Names (of headers, settings, metadata keys) whose values are credentials; token *counts* are not.
 _SECRET_NAME = re.compile(
-    r"api[-_]?key|auth|passw(or)?d|secret|token(?!s\b|iz)|cookie|credential|signature", re.IGNORECASE
+    r"api[-_]?key|auth(?!or)|passw(or)?d|secret|token(?!s\b|iz)|cookie|credential|signature", re.IGNORECASE
 )
 
+#: A URL inside free text (an error message): scheme, then everything up to a space or a quote.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
-def is_secret_name(name: str) -> bool:
+
+def is_secret_name(name: object) -> bool:
     """Whether a value called ``name`` (``api-key``, ``Authorization``, ``X-Auth-Token``...) is a credential."""
-    return _SECRET_NAME.search(name) is not None
+    return isinstance(name, str) and _SECRET_NAME.search(name) is not None
 
 
 def redact_url(url: str) -> str:
@@ -43,6 +46,11 @@ def redact_url(url: str) -> str:
     if not colon:
         return url
     return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
+
+
+def redact_urls_in(text: str) -> str:
+    """``text`` with the password of every URL in it masked (for messages that quote URLs)."""
+    return _URL_IN_TEXT.sub(lambda match: redact_url(match.group()), text) if "@" in text else text
 
 
 def url_secrets(url: str) -> tuple[str, ...]:
@@ -66,4 +74,4 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
-__all__ = ["MASK", "is_secret_name", "redact_url", "scrub", "url_secrets"]
+__all__ = ["MASK", "is_secret_name", "redact_url", "redact_urls_in", "scrub", "url_secrets"]

@@ -17,7 +17,6 @@ It holds no per-call state, so one manager may be shared by threads.
 from __future__ import annotations
 
 import dataclasses
-import re
 import threading
 import time
 from collections.abc import Sequence
@@ -27,25 +26,18 @@ from .artifacts import MediaStore, is_artifact_ref
 from .backends.base_backend import REQUEST_TYPES, UPSCALE_TASK, VisionBackend
 from .errors import BackendNotConfiguredError, BatchGenerationError, InvalidRequestError
 from .progress import ProgressReporter
+from .redaction import is_secret_name
 from .types import GeneratedAsset, ProgressCallback, ProviderModelInfo
 from .validation import gate_capabilities, plan_seeds, validate_request
 
 #: Request fields that carry images, read from bytes / path / artifact ref.
 _IMAGE_FIELDS = ("image", "mask", "control_image", "reference_image")
 
-#: Metadata keys never kept (credentials must not reach disk or logs); token *counts* are kept.
-_SECRET_KEY = re.compile(r"api_?key|authorization|password|secret|token(?!s\b|iz)", re.IGNORECASE)
-
-
-def is_secret_key(key: Any) -> bool:
-    """Whether a metadata key, option or parameter name (``api_key``, ``token``, ...) names a credential."""
-    return isinstance(key, str) and _SECRET_KEY.search(key) is not None
-
 
 def scrub_secrets(value: Any) -> Any:
-    """Copy of ``value`` without keys that look like credentials (recursively)."""
+    """Copy of ``value`` without keys that look like credentials (recursively): metadata reaches disk and logs."""
     if isinstance(value, dict):
-        return {k: scrub_secrets(v) for k, v in value.items() if not is_secret_key(k)}
+        return {k: scrub_secrets(v) for k, v in value.items() if not is_secret_name(k)}
     if isinstance(value, (list, tuple)):
         return [scrub_secrets(v) for v in value]
     return value
@@ -308,11 +300,22 @@ class VisionManager:
         if self.backend is not None:
             self.backend.close()
 
+    async def aclose(self) -> None:
+        """:meth:`close` from async code: the backend's async clients are closed on the running loop."""
+        if self.backend is not None:
+            await self.backend.aclose()
+
     def __enter__(self) -> VisionManager:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    async def __aenter__(self) -> VisionManager:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     # ---- the pipeline -------------------------------------------------------------------------
     def _require_backend(self) -> VisionBackend:
@@ -437,4 +440,4 @@ class VisionManager:
         return self._finish(task, results, started)
 
 
-__all__ = ["VisionManager", "is_secret_key", "scrub_secrets"]
+__all__ = ["VisionManager", "scrub_secrets"]

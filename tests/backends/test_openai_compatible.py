@@ -242,3 +242,11 @@ def test_streamed_edit_and_cancel_on_first_preview(openai_server):
 
     with pytest.raises(GenerationCancelledError):
         manager.generate_image("a fox", extra={"partial_images": 3}, on_progress=stop)
+
+
+def test_a_config_built_directly_strips_its_key_and_refuses_one_with_a_line_break(openai_server):
+    assert OpenAICompatibleBackendConfig(base_url=openai_server.base_url, api_key=" sk-abc\n").api_key == "sk-abc"
+    assert OpenAICompatibleBackendConfig(base_url=openai_server.base_url, api_key="  ").api_key is None
+    with pytest.raises(BackendNotConfiguredError) as info:
+        OpenAICompatibleBackendConfig(base_url=openai_server.base_url, api_key="sk-abc\nX-Injected: 1")
+    assert "sk-abc" not in str(info.value) and "api_key" in str(info.value)

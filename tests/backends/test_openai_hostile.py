@@ -335,6 +335,17 @@ def test_async_with_and_aclose_close_the_async_client(openai_server):
     assert asyncio.run(with_aclose()).is_closed
 
 
+def test_the_managers_async_with_closes_the_backends_async_client(openai_server):
+    backend = make_backend(openai_server)
+
+    async def use():
+        async with VisionManager(backend=backend) as manager:
+            await manager.agenerate_image("a cat")
+            return backend._transport.async_client()
+
+    assert asyncio.run(use()).is_closed
+
+
 def test_close_closes_the_async_client_of_an_idle_loop(openai_server):
     backend = make_backend(openai_server)
 

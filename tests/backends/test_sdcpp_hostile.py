@@ -237,3 +237,24 @@ def test_python_mode_a_queued_call_is_cancelled_while_another_runs(sd_python_bac
         still_running = not first.done()
         assert inspect_image(first.result().data).width == 64
     assert still_running and waited < 3  # refused while the other call ran, not after its own run
+
+
+@pytest.mark.timeout(30)
+def test_cancelling_the_awaiting_task_kills_sd_cli(fake_sd_cli, backend):
+    """An abandoned async call (a client that hung up) must not keep the engine running."""
+    import asyncio
+
+    fake_sd_cli.behave("hang")
+
+    async def abandon() -> list[int]:
+        call = asyncio.ensure_future(VisionManager(backend=backend).agenerate_image("a cat", **SMALL))
+        sd_cli = await asyncio.to_thread(pids, fake_sd_cli)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        return sd_cli
+
+    started = time.perf_counter()
+    sd_cli, child = asyncio.run(abandon())
+    assert pid_gone(sd_cli) and pid_gone(child)
+    assert time.perf_counter() - started < 10

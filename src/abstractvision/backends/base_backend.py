@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -173,7 +174,7 @@ class VisionBackend(ABC):
 
     async def arun(self, task: str, request: Any, progress_callback: ProgressArg = None) -> Any:
         """Async :meth:`run`. Default: a worker thread; HTTP backends override it with native async."""
-        return await asyncio.to_thread(self.run, task, request, progress_callback)
+        return await in_worker_thread(self.run, task, request, progress_callback)
 
     def run_batch(self, task: str, requests: Sequence[Any], progress_callback: ProgressArg = None) -> list[Any]:
         """Run several requests of one task; a failure keeps the items already made.
@@ -189,7 +190,7 @@ class VisionBackend(ABC):
         return results
 
     async def arun_batch(self, task: str, requests: Sequence[Any], progress_callback: ProgressArg = None) -> list[Any]:
-        return await asyncio.to_thread(self.run_batch, task, requests, progress_callback)
+        return await in_worker_thread(self.run_batch, task, requests, progress_callback)
 
     # ---- helpers ---------------------------------------------------------------------------
     def __enter__(self) -> VisionBackend:
@@ -230,6 +231,26 @@ class VisionBackend(ABC):
         result = method(request)
         reporter.end(total_steps=getattr(request, "steps", None))
         return result
+
+
+async def in_worker_thread(
+    func: Callable[[str, Any, ProgressReporter], Any], task: str, work: Any, progress_callback: ProgressArg
+) -> Any:
+    """Await ``func(task, work, reporter)`` run in a worker thread; cancelling the awaiting task cancels the run.
+
+    Why: asyncio cannot stop a thread, so without this an abandoned call (a server client that hung
+    up, a ``wait_for`` that timed out) would keep the engine busy until the end. On cancellation the
+    run's cancel event is set (one is made when the caller gave none), which stops Diffusers at the
+    next step and kills sd-cli, exactly like a caller's own cancel.
+    """
+    reporter = as_reporter(progress_callback, task)
+    if reporter.cancel_event is None:
+        reporter.cancel_event = threading.Event()
+    try:
+        return await asyncio.to_thread(func, task, work, reporter)
+    except asyncio.CancelledError:
+        reporter.cancel_event.set()
+        raise
 
 
 def batch_failure(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..config import clean_secret
 from ..errors import (
     BackendNotConfiguredError,
     InvalidProviderResponseError,
@@ -96,6 +97,7 @@ class OpenAICompatibleBackendConfig:
     job_timeout_s: float = 1800.0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "api_key", clean_secret(self.api_key, "api_key"))
         if not self.base_url:
             raise BackendNotConfiguredError(
                 "the openai backend needs a base URL: pass base_url=... (CLI: --base-url) or set "

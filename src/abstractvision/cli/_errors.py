@@ -8,7 +8,6 @@ with the traceback only when ``--debug`` asked for it, and with the password of 
 from __future__ import annotations
 
 import functools
-import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -23,7 +22,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 _MAX_MESSAGE = 600
 
 #: A URL inside a message (up to whitespace or a quote).
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
 
 def debug_enabled(ctx: click.Context | None = None) -> bool:
@@ -34,9 +32,9 @@ def debug_enabled(ctx: click.Context | None = None) -> bool:
 
 def one_line(exc: BaseException) -> str:
     """The error as one bounded line, URL passwords masked; unexpected exceptions keep their type name."""
-    from ..redaction import redact_url
+    from ..redaction import redact_urls_in
 
-    text = _URL.sub(lambda match: redact_url(match.group()), " ".join(str(exc).split())) or type(exc).__name__
+    text = redact_urls_in(" ".join(str(exc).split())) or type(exc).__name__
     if not isinstance(exc, AbstractVisionError):
         text = f"{type(exc).__name__}: {text} (run with --debug for the traceback)"
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."

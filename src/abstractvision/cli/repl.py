@@ -293,8 +293,7 @@ def redact_line(line: str) -> str:
     """
     from ..backends import canonical_backend_name
     from ..errors import AbstractVisionError
-    from ..redaction import MASK, scrub, url_secrets
-    from ..vision_manager import is_secret_key
+    from ..redaction import MASK, is_secret_name, scrub, url_secrets
 
     try:
         words = shlex.split(line)
@@ -304,9 +303,9 @@ def redact_line(line: str) -> str:
     for index, word in enumerate(words):
         name, equals, value = word.partition("=")
         name = name.lstrip("-").replace("-", "_")
-        if equals and is_secret_key(name):
+        if equals and is_secret_name(name):
             secrets.append(value)
-        elif word.startswith("-") and is_secret_key(name) and index + 1 < len(words):
+        elif word.startswith("-") and is_secret_name(name) and index + 1 < len(words):
             secrets.append(words[index + 1])
         secrets.extend(url_secrets(word))
     if len(words) >= 4 and words[0] == "/backend":
