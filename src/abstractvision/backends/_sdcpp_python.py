@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import EngineError, InvalidRequestError, OptionalDependencyMissingError
+from ..errors import EngineError, InvalidRequestError
 from ..progress import ProgressReporter
 from ._sdcpp_job import SdcppJob
 
@@ -38,15 +38,10 @@ _KEYWORD_ALIASES = {"sampling_method": "sample_method", "sampler": "sample_metho
 
 def import_bindings() -> Any:
     """The ``stable_diffusion_cpp`` module, or an error saying how to install it."""
-    try:
+    from . import optional_dependency
+
+    with optional_dependency("sdcpp", "stable-diffusion.cpp's Python mode"):
         import stable_diffusion_cpp
-    except ImportError as exc:
-        raise OptionalDependencyMissingError(
-            "the stable-diffusion.cpp Python bindings are not installed; install them with: "
-            'pip install "abstractvision[sdcpp]" (compiles a CPU build, about 2 minutes)',
-            extra="sdcpp",
-            package="stable-diffusion-cpp-python",
-        ) from exc
     return stable_diffusion_cpp
 
 
