@@ -202,6 +202,15 @@ def parse_setting(name: str, raw: Any, label: str) -> Any:
     return f.metadata["parse"](raw, label) if isinstance(raw, str) else raw
 
 
+def inherited_environment_bytes() -> int:
+    """Bytes this process's environment takes in a child's argument block (``KEY=VALUE\\0`` and a pointer each).
+
+    Why here: a child process (sd-cli) inherits the environment, and it counts against the same
+    ``ARG_MAX`` as the command line; this module is the one that reads the environment.
+    """
+    return sum(len(key) + len(value) + 2 + 8 for key, value in os.environb.items())
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **explicit: Any) -> Settings:
     """Read the environment (``os.environ`` unless given) under the explicit values.
 
@@ -230,4 +239,12 @@ def load_settings(environ: Mapping[str, str] | None = None, **explicit: Any) -> 
     return Settings(**values, sources=sources)
 
 
-__all__ = ["Settings", "clean_secret", "env_var_names", "load_settings", "parse_setting", "redact"]
+__all__ = [
+    "Settings",
+    "clean_secret",
+    "env_var_names",
+    "inherited_environment_bytes",
+    "load_settings",
+    "parse_setting",
+    "redact",
+]

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
+from ..config import inherited_environment_bytes
 from ..errors import EngineError, GenerationCancelledError, InvalidRequestError, RequestTimeoutError
 from ..media import MAX_INPUT_PIXELS, inspect_image
 from ..progress import ProgressReporter
@@ -116,9 +117,7 @@ def check_command_line(argv: Sequence[str], fields: Mapping[str, str]) -> None:
                 "on Linux (MAX_ARG_STRLEN): shorten it, or use mode='python', which passes it in memory",
                 field=name,
             )
-    environment = os.environb
-    total = sum(len(os.fsencode(arg)) + 1 for arg in argv) + sum(len(k) + len(v) + 2 for k, v in environment.items())
-    total += 8 * (len(argv) + len(environment) + 2)  # the pointer arrays count too
+    total = sum(len(os.fsencode(arg)) + 1 + 8 for arg in argv) + inherited_environment_bytes() + 16
     limit = os.sysconf("SC_ARG_MAX")
     if total > limit and sizes:
         name = max(sizes, key=sizes.__getitem__)
