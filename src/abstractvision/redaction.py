@@ -16,7 +16,7 @@ MASK = "***"
 
 #: Names (of headers, settings, metadata keys) whose values are credentials; token *counts* are not.
 _SECRET_NAME = re.compile(
-    r"api[-_]?key|auth(?!or)|passw(or)?d|secret|token(?!s\b|iz)|cookie|credential|signature", re.IGNORECASE
+    r"api[-_]?key|auth(?!ors?\b)|passw(or)?d|secret|token(?!s\b|iz)|cookie|credential|signature", re.IGNORECASE
 )
 
 #: A URL inside free text (an error message): scheme, then everything up to a space or a quote.
