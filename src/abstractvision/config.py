@@ -1,20 +1,32 @@
-"""Environment -> settings, in one place.
+"""Settings: declared once, next to what they configure, and read here, in one place.
 
-This is the only module that reads ``os.environ``. Precedence everywhere is
-*explicit argument > environment variable > default*: callers pass their explicit values to
-:func:`load_settings` (or override fields of the result) and everything else comes from here.
-The environment is read on call, not at import, and tests pass a plain dict as ``environ``.
+A backend's config dataclass declares each of its settings with :func:`setting` (default, the
+environment variables read for it, its CLI flag, help, secret or not). Everything else is derived
+from those declarations: this module reads the environment for any declared config
+(:func:`resolve`), the CLI builds its flags from them, ``abstractvision config`` lists them, the REPL
+takes them as ``name=value``, the AbstractCore plugin maps its owner keys onto them, and the docs
+table is generated from them. General settings (which backend, where results go) are declared the
+same way on :class:`Settings`.
 
-Every setting remembers where its value came from (``argument``, ``env:NAME`` or ``default``) so
-the CLI can show it; secrets (and the password of a ``user:password@`` URL) are redacted in
-``repr`` and in :meth:`Settings.describe`.
+**Precedence, everywhere:** an explicit value (argument, flag, owner key, REPL word) beats the
+first of the setting's environment variables that is set and not blank, which beats the default.
+``None`` (or a blank secret) counts as "not given".
+
+This is the only module that reads ``os.environ``; it reads it on call, not at import, and tests
+pass a plain dict as ``environ``. Every value remembers where it came from (``argument``,
+``env:NAME`` or ``default``); secrets and the password of a ``user:password@`` URL are redacted
+wherever settings are shown.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
+import typing
+import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import BackendNotConfiguredError
@@ -74,132 +86,225 @@ _parse_float = _parse_number(float, "a number")
 _parse_int = _parse_number(int, "an integer")
 
 
-def _setting(
-    *env: str,
-    default: Any = None,
-    parse: Callable[[str, str], Any] = _parse_str,
-    secret: bool = False,
-    url: bool = False,
-):
-    """A setting read from ``env`` (first set wins). ``secret``: never shown; ``url``: shown with
-    the password of a ``user:password@`` part masked."""
-    if secret:
-        parse = clean_secret
-    return field(default=default, metadata={"env": env, "parse": parse, "secret": secret, "url": url})
+#: Key under which a dataclass field's :class:`SettingSpec` is kept in its ``metadata``.
+SPEC_KEY = "abstractvision.setting"
+
+#: Environment-variable prefixes, in the order owner keys are derived from (see :attr:`DeclaredSetting.owner_key`).
+_HOST_PREFIX = "ABSTRACTCORE_VISION_"
+_OWN_PREFIX = "ABSTRACTVISION_"
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Effective settings. Build with :func:`load_settings`; ``sources`` says where each came from."""
+class SettingSpec:
+    """What a config field declares about itself (see :func:`setting`)."""
 
-    # which backend to use when none is given (CLI, AbstractCore plugin)
-    provider: str | None = _setting("ABSTRACTVISION_PROVIDER", "ABSTRACTVISION_BACKEND", "ABSTRACTCORE_VISION_BACKEND")
-    model_id: str | None = _setting(
-        "ABSTRACTVISION_MODEL_ID", "ABSTRACTCORE_VISION_MODEL_ID", "ABSTRACTCORE_VISION_UPSTREAM_MODEL_ID"
-    )
-    store_dir: str | None = _setting("ABSTRACTVISION_STORE_DIR")
-    model_capabilities_path: str | None = _setting("ABSTRACTVISION_MODEL_CAPABILITIES_PATH")
+    env: tuple[str, ...]
+    help: str
+    flag: str | None = None
+    secret: bool = False
+    url: bool = False
+    deprecated_env: tuple[str, ...] = ()
 
-    # OpenAI-compatible HTTP services
-    base_url: str | None = _setting(
-        "ABSTRACTVISION_BASE_URL", "ABSTRACTCORE_VISION_BASE_URL", "OPENAI_BASE_URL", url=True
-    )
-    api_key: str | None = _setting(
-        "ABSTRACTVISION_API_KEY", "ABSTRACTCORE_VISION_API_KEY", "OPENAI_API_KEY", secret=True
-    )
-    organization: str | None = _setting("OPENAI_ORG_ID", "OPENAI_ORGANIZATION")
-    project: str | None = _setting("OPENAI_PROJECT_ID", "OPENAI_PROJECT")
-    timeout_s: float = _setting(
-        "ABSTRACTVISION_TIMEOUT_S", "ABSTRACTCORE_VISION_TIMEOUT_S", default=300.0, parse=_parse_float
-    )
-    max_retries: int = _setting("ABSTRACTVISION_MAX_RETRIES", default=2, parse=_parse_int)
-    models_path: str | None = _setting("ABSTRACTVISION_MODELS_PATH", "ABSTRACTCORE_VISION_MODELS_PATH")
-    text_to_video_path: str | None = _setting("ABSTRACTVISION_TEXT_TO_VIDEO_PATH")
-    image_to_video_path: str | None = _setting("ABSTRACTVISION_IMAGE_TO_VIDEO_PATH")
-    image_to_video_mode: str | None = _setting("ABSTRACTVISION_IMAGE_TO_VIDEO_MODE")
 
-    # Hugging Face Diffusers
-    diffusers_model: str | None = _setting("ABSTRACTVISION_DIFFUSERS_MODEL", "ABSTRACTVISION_DIFFUSERS_MODEL_ID")
-    diffusers_device: str = _setting("ABSTRACTVISION_DIFFUSERS_DEVICE", "ABSTRACTCORE_VISION_DEVICE", default="auto")
-    diffusers_torch_dtype: str = _setting(
-        "ABSTRACTVISION_DIFFUSERS_TORCH_DTYPE", "ABSTRACTCORE_VISION_TORCH_DTYPE", default="auto"
+def setting(
+    default: Any = None,
+    *,
+    env: str | tuple[str, ...],
+    help: str,
+    flag: str | None = None,
+    secret: bool = False,
+    url: bool = False,
+    deprecated_env: tuple[str, ...] = (),
+) -> Any:
+    """A dataclass field that is a setting: ``env`` variables in precedence order, the CLI ``flag``
+    (default ``--field-name``), one line of ``help``. ``secret``: stripped, refused with whitespace
+    inside, never shown; ``url``: shown with a ``user:password@`` password masked.
+    ``deprecated_env``: older variable names still read, after ``env``, with a warning.
+    """
+    spec = SettingSpec(
+        env=(env,) if isinstance(env, str) else tuple(env),
+        help=help,
+        flag=flag,
+        secret=secret,
+        url=url,
+        deprecated_env=deprecated_env,
     )
-    diffusers_allow_download: bool = _setting(
-        "ABSTRACTVISION_DIFFUSERS_ALLOW_DOWNLOAD",
-        "ABSTRACTCORE_VISION_ALLOW_DOWNLOAD",
-        default=False,
-        parse=_parse_bool,
-    )
-    diffusers_cache_dir: str | None = _setting("ABSTRACTVISION_DIFFUSERS_CACHE_DIR")
+    return field(default=default, repr=not secret, metadata={SPEC_KEY: spec})
 
-    # stable-diffusion.cpp
-    sdcpp_bin: str = _setting(
-        "ABSTRACTVISION_SDCPP_BIN", "ABSTRACTVISION_SDCPP_CLI", "ABSTRACTCORE_VISION_SDCPP_BIN", default="sd-cli"
-    )
-    sdcpp_mode: str = _setting("ABSTRACTVISION_SDCPP_MODE", default="auto")
-    sdcpp_model: str | None = _setting("ABSTRACTVISION_SDCPP_MODEL", "ABSTRACTCORE_VISION_SDCPP_MODEL")
-    sdcpp_diffusion_model: str | None = _setting(
-        "ABSTRACTVISION_SDCPP_DIFFUSION_MODEL", "ABSTRACTCORE_VISION_SDCPP_DIFFUSION_MODEL"
-    )
-    sdcpp_vae: str | None = _setting("ABSTRACTVISION_SDCPP_VAE", "ABSTRACTCORE_VISION_SDCPP_VAE")
-    sdcpp_llm: str | None = _setting("ABSTRACTVISION_SDCPP_LLM", "ABSTRACTCORE_VISION_SDCPP_LLM")
-    sdcpp_llm_vision: str | None = _setting("ABSTRACTVISION_SDCPP_LLM_VISION", "ABSTRACTCORE_VISION_SDCPP_LLM_VISION")
-    sdcpp_clip_l: str | None = _setting("ABSTRACTVISION_SDCPP_CLIP_L", "ABSTRACTCORE_VISION_SDCPP_CLIP_L")
-    sdcpp_clip_g: str | None = _setting("ABSTRACTVISION_SDCPP_CLIP_G", "ABSTRACTCORE_VISION_SDCPP_CLIP_G")
-    sdcpp_t5xxl: str | None = _setting("ABSTRACTVISION_SDCPP_T5XXL", "ABSTRACTCORE_VISION_SDCPP_T5XXL")
-    sdcpp_extra_args: str | None = _setting("ABSTRACTVISION_SDCPP_EXTRA_ARGS", "ABSTRACTCORE_VISION_SDCPP_EXTRA_ARGS")
-    sdcpp_timeout_s: float | None = _setting("ABSTRACTVISION_SDCPP_TIMEOUT_S", parse=_parse_float)
-    sdcpp_models_dir: str | None = _setting(
-        "ABSTRACTVISION_SDCPP_MODELS_DIR", "ABSTRACTVISION_MODEL_DIR", "ABSTRACTCORE_VISION_MODEL_DIR"
+
+_PARSERS: dict[type, Callable[[str, str], Any]] = {bool: _parse_bool, int: _parse_int, float: _parse_float}
+
+
+@dataclass(frozen=True)
+class DeclaredSetting:
+    """One declared setting of a config class, with everything derived from its declaration."""
+
+    name: str
+    kind: type  # bool, int, float or str: how text (a variable, a flag, an owner key) is read
+    default: Any
+    spec: SettingSpec
+
+    @property
+    def flag(self) -> str:
+        return self.spec.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def param(self) -> str:
+        """The keyword click gives the flag's value (``--sd-cli`` -> ``sd_cli``)."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def owner_key(self) -> str:
+        """The AbstractCore owner-config key: ``vision_`` + the host's variable name
+        (``ABSTRACTCORE_VISION_DEVICE`` -> ``vision_device``), else our own variable's
+        (``ABSTRACTVISION_DIFFUSERS_CACHE_DIR`` -> ``vision_diffusers_cache_dir``), else the field's name."""
+        names = self.spec.env + self.spec.deprecated_env
+        for prefix in (_HOST_PREFIX, _OWN_PREFIX):
+            var = next((var for var in names if var.startswith(prefix)), None)
+            if var is not None:
+                return "vision_" + var.removeprefix(prefix).lower()
+        return "vision_" + self.name
+
+    def parse(self, raw: Any, label: str) -> Any:
+        """A value given as text (``"30"``, ``"1"``) read like the variable would be, errors naming ``label``."""
+        if self.spec.secret:
+            return clean_secret(raw, label)
+        if not isinstance(raw, str):
+            return raw
+        return _PARSERS.get(self.kind, _parse_str)(raw, label)
+
+    def display(self, value: Any) -> Any:
+        if self.spec.secret and value:
+            return redact(value)
+        if self.spec.url and isinstance(value, str):
+            return redact_url(value)
+        return value
+
+
+def _kind(annotation: Any) -> type:
+    """``bool``/``int``/``float`` from a field's type (``float | None`` too); anything else is read as text."""
+    options = typing.get_args(annotation) or (annotation,)
+    return next((option for option in (bool, int, float) if option in options), str)
+
+
+@functools.cache
+def declared_settings(config_class: type) -> tuple[DeclaredSetting, ...]:
+    """The settings a config dataclass declares with :func:`setting`, in field order."""
+    hints = typing.get_type_hints(config_class)
+    return tuple(
+        DeclaredSetting(f.name, _kind(hints[f.name]), f.default, f.metadata[SPEC_KEY])
+        for f in dataclasses.fields(config_class)
+        if SPEC_KEY in f.metadata
     )
 
-    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+@dataclass(frozen=True)
+class ResolvedSettings:
+    """The declared settings of one config class, resolved: explicit > environment > default.
+
+    ``values`` holds only what was given or found in the environment (defaults stay the config's
+    own), ``sources`` where each came from.
+    """
+
+    config_class: type
+    values: Mapping[str, Any]
+    sources: Mapping[str, str]
+
+    def value(self, name: str) -> Any:
+        declared = {s.name: s for s in declared_settings(self.config_class)}
+        return self.values[name] if name in self.values else declared[name].default
 
     def source(self, name: str) -> str:
         """``argument``, ``env:NAME`` or ``default``."""
         return self.sources.get(name, "default")
 
     def describe(self) -> list[tuple[str, Any, str]]:
-        """(name, display value, source) for every setting, secrets redacted."""
-        return [(f.name, _display(self, f), self.source(f.name)) for f in _setting_fields()]
+        """(name, display value, source) for every declared setting, secrets redacted."""
+        return [
+            (s.name, s.display(self.value(s.name)), self.source(s.name)) for s in declared_settings(self.config_class)
+        ]
+
+    def build(self, **explicit: Any) -> Any:
+        """The config object, with ``explicit`` (non-``None``) values on top."""
+        return self.config_class(**{**self.values, **{k: v for k, v in explicit.items() if v is not None}})
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={value!r}" for name, value, _ in self.describe() if value is not None)
-        return f"Settings({shown})"
+        return f"ResolvedSettings({self.config_class.__name__}: {shown})"
 
 
-def _setting_fields():
-    return [f for f in fields(Settings) if "env" in f.metadata]
+def resolve(config_class: type, environ: Mapping[str, str] | None = None, **explicit: Any) -> ResolvedSettings:
+    """Resolve the declared settings of ``config_class`` (see the module docstring for the rule).
+
+    ``explicit`` may also name undeclared fields of the config (they pass through as arguments);
+    unknown names are a ``TypeError``.
+    """
+    env = os.environ if environ is None else environ
+    fields_ = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(explicit) - fields_)
+    if unknown:
+        raise TypeError(f"unknown setting(s) of {config_class.__name__}: {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    declared = {s.name: s for s in declared_settings(config_class)}
+    for name, value in explicit.items():
+        if name in declared and value is not None:
+            value = declared[name].parse(value, name) if declared[name].spec.secret else value
+        if value is not None:
+            values[name], sources[name] = value, "argument"
+    for name, spec in declared.items():
+        if name not in values:
+            found = _from_environment(spec, env)
+            if found is not None:
+                values[name], sources[name] = found
+    return ResolvedSettings(config_class, values, sources)
 
 
-def _display(settings: Settings, f: Any) -> Any:
-    value = getattr(settings, f.name)
-    if f.metadata["secret"] and value:
-        return redact(value)
-    if f.metadata["url"] and isinstance(value, str):
-        return redact_url(value)
-    return value
+def _from_environment(declared: DeclaredSetting, env: Mapping[str, str]) -> tuple[Any, str] | None:
+    for var in declared.spec.env + declared.spec.deprecated_env:
+        raw = env.get(var)
+        if raw is None or raw.strip() == "":
+            continue
+        if var in declared.spec.deprecated_env:
+            warnings.warn(f"{var} is deprecated; set {declared.spec.env[0]} instead", FutureWarning, stacklevel=4)
+        value = declared.parse(raw, var)
+        if value is not None:
+            return value, f"env:{var}"
+    return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """General settings, not tied to one backend. Build with :func:`load_settings`."""
+
+    provider: str | None = setting(
+        env=("ABSTRACTVISION_PROVIDER", "ABSTRACTVISION_BACKEND", "ABSTRACTCORE_VISION_BACKEND"),
+        help="Backend: openai, diffusers, sdcpp or a plugin's name.",
+    )
+    store_dir: str | None = setting(
+        env="ABSTRACTVISION_STORE_DIR",
+        help="Folder of the content-addressed asset store (default ~/.abstractvision/assets).",
+    )
+    model_capabilities_path: str | None = setting(
+        env="ABSTRACTVISION_MODEL_CAPABILITIES_PATH", help="A capability registry JSON file to use instead of ours."
+    )
+
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def source(self, name: str) -> str:
+        """``argument``, ``env:NAME`` or ``default``."""
+        return self.sources.get(name, "default")
+
+    def describe(self) -> list[tuple[str, Any, str]]:
+        """(name, display value, source) for every general setting."""
+        return ResolvedSettings(
+            Settings, {s.name: getattr(self, s.name) for s in declared_settings(Settings)}, self.sources
+        ).describe()
 
 
 def redact(secret: str) -> str:
     """Show that a secret is set without showing it (``sk-...abcd`` style is still too much)."""
     return "***" if secret else secret
-
-
-def env_var_names() -> dict[str, tuple[str, ...]]:
-    """setting name -> the environment variables read for it, in precedence order (for docs/CLI)."""
-    return {f.name: f.metadata["env"] for f in _setting_fields()}
-
-
-def parse_setting(name: str, raw: Any, label: str) -> Any:
-    """Parse a setting that arrived as text from somewhere other than the environment.
-
-    Why: host frameworks (AbstractCore's server) hand over their config keys as env-shaped strings
-    (``"30"``, ``"1"``); they must be parsed exactly like the variable would be, with errors that
-    name the host's key (``label``). Non-string values are returned unchanged.
-    """
-    f = {f.name: f for f in _setting_fields()}[name]
-    return f.metadata["parse"](raw, label) if isinstance(raw, str) else raw
 
 
 def inherited_environment_bytes() -> int:
@@ -212,39 +317,22 @@ def inherited_environment_bytes() -> int:
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **explicit: Any) -> Settings:
-    """Read the environment (``os.environ`` unless given) under the explicit values.
-
-    ``explicit`` values that are ``None`` count as "not given", so callers can forward optional
-    arguments and flags unchanged.
-    """
-    env = os.environ if environ is None else environ
-    known = {f.name: f for f in _setting_fields()}
-    unknown = sorted(set(explicit) - set(known))
-    if unknown:
-        raise TypeError(f"unknown setting(s): {', '.join(unknown)}")
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for name, f in known.items():
-        value = explicit.get(name)
-        if value is not None and f.metadata["secret"]:
-            value = clean_secret(value, name)  # a blank key counts as not given, like a blank variable
-        if value is not None:
-            values[name], sources[name] = value, "argument"
-            continue
-        for var in f.metadata["env"]:
-            raw = env.get(var)
-            if raw is not None and raw.strip() != "":
-                values[name], sources[name] = f.metadata["parse"](raw, var), f"env:{var}"
-                break
-    return Settings(**values, sources=sources)
+    """The general :class:`Settings`, from the environment (``os.environ`` unless given) under ``explicit``."""
+    resolved = resolve(Settings, environ, **explicit)
+    return Settings(**resolved.values, sources=resolved.sources)
 
 
 __all__ = [
+    "DeclaredSetting",
+    "ResolvedSettings",
+    "SPEC_KEY",
     "Settings",
+    "SettingSpec",
     "clean_secret",
-    "env_var_names",
+    "declared_settings",
     "inherited_environment_bytes",
     "load_settings",
-    "parse_setting",
     "redact",
+    "resolve",
+    "setting",
 ]

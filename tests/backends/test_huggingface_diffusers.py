@@ -17,7 +17,6 @@ from abstractvision.backends.huggingface_diffusers import (
     HuggingFaceDiffusersBackendConfig,
     HuggingFaceDiffusersVisionBackend,
 )
-from abstractvision.config import load_settings
 from abstractvision.errors import (
     BackendNotConfiguredError,
     EngineError,
@@ -73,12 +72,11 @@ def test_metadata_records_everything_needed_to_reproduce(tiny_diffusers_backend,
     assert numpy.array_equal(pixels(again.data), pixels(asset.data))
 
 
-def test_config_from_settings_reads_the_environment_under_explicit_values(tiny_diffusers_pipeline):
+def test_create_backend_reads_the_environment_under_explicit_values(tiny_diffusers_pipeline):
     from abstractvision.backends import create_backend
 
     environ = {"ABSTRACTVISION_DIFFUSERS_MODEL": str(tiny_diffusers_pipeline), "ABSTRACTVISION_DIFFUSERS_DEVICE": "cpu"}
-    settings = load_settings(environ=environ)
-    backend = create_backend("diffusers", settings, torch_dtype="float32", allow_download=None)
+    backend = create_backend("diffusers", environ, torch_dtype="float32", allow_download=None)
     assert backend.config.model_id == str(tiny_diffusers_pipeline)
     assert backend.config.device == "cpu" and backend.config.torch_dtype == "float32"
     assert backend.config.allow_download is False
@@ -88,7 +86,7 @@ def test_config_from_settings_reads_the_environment_under_explicit_values(tiny_d
 def test_missing_model_names_every_way_to_set_it():
     from abstractvision.backends import create_backend
 
-    backend = create_backend("diffusers", load_settings(environ={}))
+    backend = create_backend("diffusers", environ={})
     with pytest.raises(BackendNotConfiguredError) as info:
         VisionManager(backend=backend).generate_image("a cat")
     message = str(info.value)

@@ -10,7 +10,6 @@ import pytest
 from abstractvision import VisionManager
 from abstractvision.backends import create_backend
 from abstractvision.backends.openai_compatible import OpenAICompatibleBackendConfig, OpenAICompatibleVisionBackend
-from abstractvision.config import load_settings
 from abstractvision.errors import BackendNotConfiguredError
 from abstractvision.media import read_png_metadata
 from fixtures.images import make_jpeg, make_png
@@ -34,13 +33,13 @@ def manager(openai_server):
 # ---- configuration --------------------------------------------------------------------------------
 def test_missing_base_url_names_every_way_to_set_it():
     with pytest.raises(BackendNotConfiguredError) as info:
-        OpenAICompatibleBackendConfig.from_settings(load_settings(environ={}))
+        create_backend("openai", environ={})
     message = str(info.value)
     for hint in ("base_url=", "--base-url", "OPENAI_BASE_URL", "ABSTRACTVISION_BASE_URL"):
         assert hint in message
 
 
-def test_from_settings_explicit_beats_environment_beats_default():
+def test_create_backend_explicit_beats_environment_beats_default():
     env = {
         "OPENAI_BASE_URL": "http://env.example/v1/",
         "OPENAI_API_KEY": SECRET,
@@ -51,8 +50,7 @@ def test_from_settings_explicit_beats_environment_beats_default():
         "ABSTRACTVISION_TEXT_TO_VIDEO_PATH": "/videos",
         "ABSTRACTVISION_IMAGE_TO_VIDEO_MODE": "json_b64",
     }
-    settings = load_settings(environ=env)
-    config = OpenAICompatibleBackendConfig.from_settings(settings, model_id="explicit", timeout_s=None)
+    config = create_backend("openai", environ=env, model_id="explicit", timeout_s=None).config
     assert config.base_url == "http://env.example/v1"
     assert config.model_id == "explicit"
     assert config.timeout_s == 12.0 and config.max_retries == 5
@@ -63,7 +61,7 @@ def test_from_settings_explicit_beats_environment_beats_default():
 
 
 def test_create_backend_by_name_uses_settings(openai_server):
-    backend = create_backend("openai", load_settings(environ={"OPENAI_BASE_URL": openai_server.base_url}))
+    backend = create_backend("openai", environ={"OPENAI_BASE_URL": openai_server.base_url})
     assert isinstance(backend, OpenAICompatibleVisionBackend)
     assert backend.config.base_url == openai_server.base_url
 

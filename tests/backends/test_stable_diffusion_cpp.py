@@ -21,7 +21,7 @@ from abstractvision.backends.stable_diffusion_cpp import (
     StableDiffusionCppBackendConfig,
     StableDiffusionCppVisionBackend,
 )
-from abstractvision.config import load_settings
+from abstractvision.config import resolve
 from abstractvision.errors import (
     BackendNotConfiguredError,
     CapabilityNotSupportedError,
@@ -74,7 +74,7 @@ def test_config_reads_environment_under_explicit_values(tmp_path):
         "ABSTRACTVISION_SDCPP_VAE": "/models/vae.safetensors",
         "ABSTRACTVISION_SDCPP_MODELS_DIR": "/models",
     }
-    config = StableDiffusionCppBackendConfig.from_settings(load_settings(env), mode="python", vae=None)
+    config = resolve(StableDiffusionCppBackendConfig, env, mode="python", vae=None).build()
     assert config.model == "/models/sd15.safetensors"
     assert config.sd_cli_path == "/opt/sd/sd-cli"
     assert config.mode == "python"  # explicit wins
@@ -85,7 +85,7 @@ def test_config_reads_environment_under_explicit_values(tmp_path):
 
 
 def test_defaults_and_create_backend_by_name():
-    backend = create_backend("sdcpp", load_settings({}), model="/m/sd.safetensors")
+    backend = create_backend("sdcpp", {}, model="/m/sd.safetensors")
     assert isinstance(backend, StableDiffusionCppVisionBackend)
     assert backend.config.sd_cli_path == "sd-cli"
     assert backend.config.mode == "auto"
@@ -94,7 +94,7 @@ def test_defaults_and_create_backend_by_name():
 
 def test_missing_model_names_the_options_and_variables():
     with pytest.raises(BackendNotConfiguredError) as info:
-        StableDiffusionCppBackendConfig.from_settings(load_settings({}))
+        create_backend("sdcpp", {})
     message = str(info.value)
     for name in ("model=", "diffusion_model=", "ABSTRACTVISION_SDCPP_MODEL", "ABSTRACTVISION_SDCPP_DIFFUSION_MODEL"):
         assert name in message

@@ -29,7 +29,7 @@ TEST_BACKENDS = {
 def echo_backends(monkeypatch):
     """``--provider echo`` / ``echo2`` in this process."""
     for name, target in TEST_BACKENDS.items():
-        monkeypatch.setitem(KNOWN_BACKENDS, name, BackendEntry(target, None, None, "CLI test backend"))
+        monkeypatch.setitem(KNOWN_BACKENDS, name, BackendEntry(target, None, "CLI test backend"))
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from abstractvision.config import env_var_names
+from abstractvision.backends.stable_diffusion_cpp import StableDiffusionCppBackendConfig
+from abstractvision.config import declared_settings
 
 
 def test_config_reports_flag_env_and_default_sources(invoke, monkeypatch):
@@ -12,19 +13,33 @@ def test_config_reports_flag_env_and_default_sources(invoke, monkeypatch):
     result = invoke("config", "--provider", "sdcpp", "--model", "/models/sd.gguf", "--timeout", "9", "--json")
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
-    assert set(shown) == set(env_var_names())
+    sdcpp = {f"sdcpp.{s.name}" for s in declared_settings(StableDiffusionCppBackendConfig)}
+    assert set(shown) == {"provider", "store_dir", "model_capabilities_path"} | sdcpp
     assert shown["provider"] == {"value": "sdcpp", "source": "flag"}
-    assert shown["sdcpp_model"] == {"value": "/models/sd.gguf", "source": "flag"}  # --model goes to sdcpp's field
-    assert shown["sdcpp_timeout_s"] == {"value": 9.0, "source": "flag"}
-    assert shown["sdcpp_vae"] == {"value": "/models/vae.safetensors", "source": "env ABSTRACTVISION_SDCPP_VAE"}
-    assert shown["diffusers_device"]["source"] == "default"
+    assert shown["sdcpp.model"] == {"value": "/models/sd.gguf", "source": "flag"}  # --model goes to sdcpp's field
+    assert shown["sdcpp.timeout_s"] == {"value": 9.0, "source": "flag"}
+    assert shown["sdcpp.vae"] == {"value": "/models/vae.safetensors", "source": "env ABSTRACTVISION_SDCPP_VAE"}
+    assert shown["sdcpp.mode"] == {"value": "auto", "source": "default"}
+
+
+def test_config_without_a_backend_lists_every_backend(invoke):
+    shown = json.loads(invoke("config", "--json").stdout)
+    assert {"openai.base_url", "diffusers.device", "sdcpp.sd_cli_path"} <= set(shown)
+    flagged = json.loads(invoke("config", "--device", "cpu", "--json").stdout)  # shows under its own backend
+    assert flagged["diffusers.device"] == {"value": "cpu", "source": "flag"}
 
 
 def test_config_model_flag_follows_the_provider(invoke):
     diffusers = json.loads(invoke("config", "--provider", "diffusers", "--model", "m", "--json").stdout)
     openai = json.loads(invoke("config", "--provider", "openai", "--model", "m", "--json").stdout)
-    assert diffusers["diffusers_model"]["value"] == "m" and diffusers["model_id"]["value"] is None
-    assert openai["model_id"]["value"] == "m" and openai["diffusers_model"]["value"] is None
+    assert diffusers["diffusers.model_id"]["value"] == "m" and "openai.model_id" not in diffusers
+    assert openai["openai.model_id"]["value"] == "m"
+
+
+def test_a_flag_of_another_backend_is_a_usage_error_naming_its_backends(invoke):
+    result = invoke("config", "--provider", "openai", "--device", "cuda")
+    assert result.exit_code == 2
+    assert "--device is a setting of diffusers, not of the openai backend" in result.stderr
 
 
 def test_config_redacts_keys_from_flag_and_env(invoke, monkeypatch):
@@ -34,7 +49,7 @@ def test_config_redacts_keys_from_flag_and_env(invoke, monkeypatch):
         assert result.exit_code == 0
         assert "secret" not in result.output
     shown = json.loads(invoke("config", "--json").stdout)
-    assert shown["api_key"] == {"value": "***", "source": "env OPENAI_API_KEY"}
+    assert shown["openai.api_key"] == {"value": "***", "source": "env OPENAI_API_KEY"}
 
 
 def test_config_masks_a_password_in_the_base_url_from_flag_and_env(invoke, monkeypatch):
@@ -44,9 +59,10 @@ def test_config_masks_a_password_in_the_base_url_from_flag_and_env(invoke, monke
         result = invoke(*args)
         assert result.exit_code == 0, result.output
         assert "hunter2" not in result.output
-    assert json.loads(invoke("config", "--json").stdout)["base_url"]["value"] == "https://bob:***@proxy.example/v1"
+    shown = json.loads(invoke("config", "--json").stdout)
+    assert shown["openai.base_url"]["value"] == "https://bob:***@proxy.example/v1"
     shown = json.loads(invoke("config", "--base-url", flag_url, "--json").stdout)
-    assert shown["base_url"] == {"value": "https://alice:***@proxy.example/v1", "source": "flag"}
+    assert shown["openai.base_url"] == {"value": "https://alice:***@proxy.example/v1", "source": "flag"}
 
 
 def test_config_refuses_a_key_with_a_line_break_inside_without_showing_it(invoke):

@@ -69,7 +69,7 @@ def test_explicit_options_beat_defaults_and_unset_restores_the_backend_choice(sh
     [
         ("/set colour red", "unknown key 'colour'"),
         ("/set width wide", "Invalid value for '--width'"),
-        ("/backend openai", "/backend openai takes <base_url>"),
+        ("/backend openai", "the openai backend needs a base URL"),
         ("/backend sdcpp a b c d e", "/backend sdcpp takes"),
         ("/backend midjourney", "unknown backend 'midjourney'"),
         ("/cap-model nope-1", "not in the capability registry"),
@@ -86,23 +86,26 @@ def test_bad_lines_print_one_error_and_the_session_goes_on(shell, capsys, line, 
     assert message in err and "Traceback" not in err
 
 
-def test_backend_forms_map_positional_arguments_to_settings(shell, capsys):
-    shell.session.switch({"provider": "sdcpp"})
+def test_backend_forms_map_positional_arguments_and_named_words_to_settings(shell, capsys):
     forms = {
-        "/backend sdcpp /m/sd.safetensors /bin/sd-cli": {
-            "sdcpp_model": "/m/sd.safetensors",
-            "sdcpp_bin": "/bin/sd-cli",
-        },
+        "/backend sdcpp /m/sd.safetensors /bin/sd-cli": {"model": "/m/sd.safetensors", "sd_cli_path": "/bin/sd-cli"},
         "/backend sdcpp /m/q.gguf /m/vae.st /m/llm.gguf": {
-            "sdcpp_diffusion_model": "/m/q.gguf",
-            "sdcpp_vae": "/m/vae.st",
-            "sdcpp_llm": "/m/llm.gguf",
+            "diffusion_model": "/m/q.gguf",
+            "vae": "/m/vae.st",
+            "llm": "/m/llm.gguf",
         },
         "/backend diffusers some/model cpu float32": {
-            "diffusers_model": "some/model",
-            "diffusers_device": "cpu",
-            "diffusers_torch_dtype": "float32",
+            "model_id": "some/model",
+            "device": "cpu",
+            "torch_dtype": "float32",
         },
+        "/backend diffusers some/model dtype=float16 scheduler=euler allow_download=yes": {
+            "model_id": "some/model",
+            "torch_dtype": "float16",
+            "scheduler": "euler",
+            "allow_download": True,
+        },
+        "/backend sdcpp /m/sd.safetensors sd-cli=/bin/sd timeout=30": {"sd_cli_path": "/bin/sd", "timeout_s": 30.0},
         "/backend openai http://127.0.0.1:9/v1 sk-x gpt-image-1": {
             "base_url": "http://127.0.0.1:9/v1",
             "model_id": "gpt-image-1",
@@ -110,13 +113,20 @@ def test_backend_forms_map_positional_arguments_to_settings(shell, capsys):
     }
     for line, expected in forms.items():
         shell.handle(line)  # building the backend may fail (engine missing); the settings are what we check
-        settings = shell.session.settings
+        resolved = shell.session.resolved
         for name, value in expected.items():
-            assert getattr(settings, name) == value and settings.source(name) == "argument", (line, name)
-    assert shell.session.settings.api_key == "sk-x"
+            assert resolved.value(name) == value and resolved.source(name) == "argument", (line, name)
+    assert shell.session.resolved.value("api_key") == "sk-x"
     shell.handle("/config --json")
     shown = capsys.readouterr().out
     assert "sk-x" not in shown and '"provider"' in shown
+
+
+def test_a_backend_word_that_fits_no_form_lists_the_forms_and_the_settings(shell, capsys):
+    shell.handle("/backend diffusers a b c d")
+    err = capsys.readouterr().err
+    assert "/backend diffusers takes (no arguments) | <model_id>" in err
+    assert "name=value for:" in err and "scheduler" in err
 
 
 def test_registry_commands_and_lifecycle(shell, capsys):

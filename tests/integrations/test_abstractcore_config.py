@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from abstractvision.errors import BackendNotConfiguredError
-from abstractvision.integrations._abstractcore_config import OWNER_KEYS, resolve_backend_plan
+from abstractvision.integrations._abstractcore_config import owner_keys, resolve_backend_plan
 
 
 def test_owner_keys_reach_the_settings_as_explicit_values():
@@ -20,20 +20,25 @@ def test_owner_keys_reach_the_settings_as_explicit_values():
     }
     plan = resolve_backend_plan(config, environ={})
     assert plan.provider == "sdcpp"
-    assert plan.settings.sdcpp_bin == "/opt/sd-cli"
-    assert plan.settings.sdcpp_model == "/models/sd15.safetensors"
-    assert plan.settings.sdcpp_vae == "/models/vae.safetensors"
-    assert plan.settings.sdcpp_llm_vision == "/models/mmproj.gguf"
-    assert plan.settings.sdcpp_extra_args == "--threads 2"
-    assert plan.settings.sdcpp_models_dir == "/models"
-    assert plan.settings.source("sdcpp_model") == "argument"
+    assert plan.resolved.value("sd_cli_path") == "/opt/sd-cli"
+    assert plan.resolved.value("model") == "/models/sd15.safetensors"
+    assert plan.resolved.value("vae") == "/models/vae.safetensors"
+    assert plan.resolved.value("llm_vision") == "/models/mmproj.gguf"
+    assert plan.resolved.build().extra_args == ("--threads", "2")
+    assert plan.resolved.value("models_dir") == "/models"
+    assert plan.resolved.source("model") == "argument"
     assert plan.model == "/models/sd15.safetensors"
 
 
-def test_every_owner_key_names_a_real_setting():
-    from abstractvision.config import env_var_names
-
-    assert set(OWNER_KEYS.values()) <= set(env_var_names())
+def test_owner_keys_are_derived_from_the_declarations():
+    """AbstractCore's historical keys keep working: each is the host variable's name, lowercased."""
+    assert owner_keys("sdcpp")["vision_sdcpp_bin"].name == "sd_cli_path"
+    assert owner_keys("sdcpp")["vision_model_dir"].name == "models_dir"
+    assert owner_keys("diffusers")["vision_device"].name == "device"
+    assert owner_keys("diffusers")["vision_torch_dtype"].name == "torch_dtype"
+    assert owner_keys("diffusers")["vision_diffusers_cache_dir"].name == "cache_dir"
+    assert owner_keys("openai")["vision_models_path"].name == "models_path"  # a deprecated variable's key
+    assert {"vision_base_url", "vision_api_key", "vision_model_id", "vision_timeout_s"} <= set(owner_keys("openai"))
 
 
 def test_env_shaped_strings_are_parsed_like_the_variables():
@@ -41,9 +46,13 @@ def test_env_shaped_strings_are_parsed_like_the_variables():
         {"vision_backend": "diffusers", "vision_timeout_s": "30", "vision_allow_download": "1", "vision_device": "cpu"},
         environ={},
     )
-    assert plan.settings.timeout_s == 30.0
-    assert plan.settings.diffusers_allow_download is True
-    assert plan.settings.diffusers_device == "cpu"
+    assert "timeout_s" not in plan.resolved.values  # a key the chosen backend does not have is left alone
+    openai = resolve_backend_plan({"vision_base_url": "http://h/v1", "vision_timeout_s": "30"}, environ={})
+    assert openai.resolved.value("timeout_s") == 30.0
+    sdcpp = resolve_backend_plan({"vision_backend": "sdcpp", "vision_sdcpp_timeout_s": "45"}, environ={})
+    assert sdcpp.resolved.value("timeout_s") == 45.0
+    assert plan.resolved.value("allow_download") is True
+    assert plan.resolved.value("device") == "cpu"
 
 
 def test_a_bad_owner_value_names_the_owner_key():
@@ -68,10 +77,10 @@ def test_owner_config_beats_the_environment():
         environ=environ,
     )
     assert plan.provider == "openai"
-    assert plan.settings.base_url == "http://owner:2/v1"
-    assert plan.settings.api_key == "sk-owner"
+    assert plan.resolved.value("base_url") == "http://owner:2/v1"
+    assert plan.resolved.value("api_key") == "sk-owner"
     assert plan.model == "owner-model"
-    assert plan.overrides == {"model_id": "owner-model"}
+    assert plan.resolved.source("model_id") == "argument"
 
 
 def test_the_environment_fills_what_the_owner_left_out():
@@ -83,10 +92,10 @@ def test_the_environment_fills_what_the_owner_left_out():
     }
     plan = resolve_backend_plan({"vision_model_id": "owner-model"}, environ=environ)
     assert plan.provider == "openai"
-    assert plan.settings.base_url == "http://env:1/v1"
-    assert plan.settings.source("base_url") == "env:OPENAI_BASE_URL"
-    assert plan.settings.api_key == "sk-env"
-    assert plan.settings.timeout_s == 12.0
+    assert plan.resolved.value("base_url") == "http://env:1/v1"
+    assert plan.resolved.source("base_url") == "env:OPENAI_BASE_URL"
+    assert plan.resolved.value("api_key") == "sk-env"
+    assert plan.resolved.value("timeout_s") == 12.0
     assert plan.model == "owner-model"
 
 
@@ -106,7 +115,7 @@ def test_no_backend_means_the_configured_service_and_never_a_paid_api_by_surpris
     config = {} if unset is None else {"vision_backend": unset}
     with_url = resolve_backend_plan({**config, "vision_base_url": "http://127.0.0.1:9/v1"}, environ={})
     assert with_url.provider == "openai"
-    assert with_url.settings.base_url == "http://127.0.0.1:9/v1" and "base_url" not in with_url.overrides
+    assert with_url.resolved.value("base_url") == "http://127.0.0.1:9/v1" and "base_url" not in with_url.overrides
     with pytest.raises(BackendNotConfiguredError, match="vision_base_url"):
         resolve_backend_plan(config, environ={})
 
@@ -151,8 +160,8 @@ def test_abstractcore_server_variables_are_fallbacks_below_abstractvision_ones()
         "ABSTRACTVISION_SDCPP_LLM": "/av/llm.gguf",
         "ABSTRACTCORE_VISION_SDCPP_LLM": "/core/llm.gguf",
     }
-    settings = resolve_backend_plan({"vision_backend": "sdcpp"}, environ=environ).settings
-    assert settings.sdcpp_vae == "/core/vae.safetensors"
-    assert settings.diffusers_device == "cpu"
-    assert settings.sdcpp_models_dir == "/core/models"
-    assert settings.sdcpp_llm == "/av/llm.gguf"
+    sdcpp = resolve_backend_plan({"vision_backend": "sdcpp"}, environ=environ).resolved
+    assert sdcpp.value("vae") == "/core/vae.safetensors"
+    assert sdcpp.value("models_dir") == "/core/models"
+    assert sdcpp.value("llm") == "/av/llm.gguf"
+    assert resolve_backend_plan({"vision_backend": "diffusers"}, environ=environ).resolved.value("device") == "cpu"

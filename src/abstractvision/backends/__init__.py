@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,6 @@ class BackendEntry:
     """Where a backend lives and what to install when its import fails."""
 
     backend: str  # "module:Class"
-    config: str | None  # "module:ConfigClass"
     extra: str | None  # pip extra, None when the base install is enough
     description: str
 
@@ -37,19 +36,16 @@ class BackendEntry:
 KNOWN_BACKENDS: dict[str, BackendEntry] = {
     "diffusers": BackendEntry(
         "abstractvision.backends.huggingface_diffusers:HuggingFaceDiffusersVisionBackend",
-        "abstractvision.backends.huggingface_diffusers:HuggingFaceDiffusersBackendConfig",
         "diffusers",
         "local Hugging Face Diffusers pipelines",
     ),
     "openai": BackendEntry(
         "abstractvision.backends.openai_compatible:OpenAICompatibleVisionBackend",
-        "abstractvision.backends.openai_compatible:OpenAICompatibleBackendConfig",
         None,
         "OpenAI's Images/Videos API or any OpenAI-compatible HTTP service",
     ),
     "sdcpp": BackendEntry(
         "abstractvision.backends.stable_diffusion_cpp:StableDiffusionCppVisionBackend",
-        "abstractvision.backends.stable_diffusion_cpp:StableDiffusionCppBackendConfig",
         "sdcpp",
         "local stable-diffusion.cpp (sd-cli executable or Python bindings)",
     ),
@@ -84,7 +80,7 @@ def _load_entry_points() -> None:
     from importlib.metadata import entry_points
 
     for ep in entry_points(group="abstractvision.backends"):
-        KNOWN_BACKENDS.setdefault(ep.name, BackendEntry(ep.value, None, None, f"plugin backend from {ep.value}"))
+        KNOWN_BACKENDS.setdefault(ep.name, BackendEntry(ep.value, None, f"plugin backend from {ep.value}"))
 
 
 def canonical_backend_name(name: str) -> str:
@@ -138,27 +134,48 @@ def get_backend_class(name: str) -> type[VisionBackend]:
 
 
 def get_backend_config_class(name: str) -> type | None:
-    entry = KNOWN_BACKENDS[canonical_backend_name(name)]
-    return _import(entry.config, entry.extra) if entry.config else None
+    """The settings dataclass of the backend registered under ``name`` (its ``config_class``)."""
+    return get_backend_class(name).config_class
 
 
-def create_backend(name: str, settings: Any = None, **overrides: Any) -> VisionBackend:
-    """Build a backend by name from settings (``load_settings()`` when ``None``) and overrides.
-
-    ``overrides`` are fields of that backend's config class; ``None`` values count as not given,
-    so the CLI and plugins can forward optional flags unchanged. Each config class implements
-    ``from_settings(settings, **overrides)``, which applies *explicit > environment > default*.
-    """
-    key = canonical_backend_name(name)
-    config_class = get_backend_config_class(key)
-    backend_class = get_backend_class(key)
+def create_backend(name: str, environ: Mapping[str, str] | None = None, **overrides: Any) -> VisionBackend:
+    """Build a backend by name: ``overrides`` (fields of its config; ``None`` = not given) over the
+    environment (the process's unless ``environ`` is given) over the defaults, by
+    :func:`abstractvision.config.resolve`, so every caller gets the same precedence."""
+    config_class = get_backend_config_class(name)
     if config_class is None:
-        return backend_class()
-    if settings is None:
-        from ..config import load_settings
+        if any(value is not None for value in overrides.values()):
+            raise TypeError(f"the {name} backend declares no settings; got {', '.join(sorted(overrides))}")
+        return build_backend(name, None)
+    from ..config import resolve
 
-        settings = load_settings()
-    return backend_class(config=config_class.from_settings(settings, **overrides))
+    return build_backend(name, resolve(config_class, environ, **overrides))
+
+
+def build_backend(name: str, resolved: Any) -> VisionBackend:
+    """The backend ``name`` over already resolved settings (``None`` for a backend without any)."""
+    backend_class = get_backend_class(name)
+    return backend_class() if resolved is None else backend_class(config=resolved.build())
+
+
+def backend_config_classes() -> dict[str, type]:
+    """Every known backend (plugins included) that declares settings -> its config class.
+
+    Imports the backend modules (cheap: engines load on first use). A plugin whose module fails to
+    import is left out here; selecting it still reports the failure.
+    """
+    _load_entry_points()
+    classes: dict[str, type] = {}
+    for name, entry in KNOWN_BACKENDS.items():
+        try:
+            config_class = get_backend_config_class(name)
+        except Exception:
+            if entry.backend.startswith("abstractvision."):
+                raise
+            continue
+        if config_class is not None:
+            classes[name] = config_class
+    return classes
 
 
 def __getattr__(name: str) -> Any:
@@ -180,6 +197,8 @@ __all__ = [
     "StableDiffusionCppBackendConfig",
     "StableDiffusionCppVisionBackend",
     "VisionBackend",
+    "backend_config_classes",
+    "build_backend",
     "canonical_backend_name",
     "create_backend",
     "get_backend_class",

@@ -66,6 +66,9 @@ class VisionBackend(ABC):
 
     #: Short identifier recorded in ``GeneratedAsset.metadata["backend"]``.
     name: ClassVar[str] = "backend"
+    #: The dataclass of this backend's settings (fields declared with :func:`abstractvision.config.setting`),
+    #: built by :func:`abstractvision.backends.create_backend` and passed as ``config=``; ``None``: no settings.
+    config_class: ClassVar[type | None] = None
 
     # ---- required tasks -------------------------------------------------------------------
     @abstractmethod

@@ -26,8 +26,9 @@ import sys
 import threading
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from ..config import setting
 from ..errors import (
     BackendNotConfiguredError,
     CapabilityNotSupportedError,
@@ -84,42 +85,67 @@ class HuggingFaceDiffusersBackendConfig:
     repo id); by default the base model Diffusers infers from the checkpoint, looked up in the cache.
     """
 
-    model_id: str | None = None
-    device: str = "auto"
-    torch_dtype: str = "auto"
-    allow_download: bool = False
+    #: The REPL's ``/backend NAME VALUE...`` shorthands: which fields the positional words set.
+    positional_forms: ClassVar[tuple[tuple[str, ...], ...]] = (
+        ("model_id",),
+        ("model_id", "device"),
+        ("model_id", "device", "torch_dtype"),
+    )
+
+    model_id: str | None = setting(
+        env=(
+            "ABSTRACTVISION_DIFFUSERS_MODEL",
+            "ABSTRACTVISION_DIFFUSERS_MODEL_ID",
+            "ABSTRACTVISION_MODEL_ID",
+            "ABSTRACTCORE_VISION_MODEL_ID",
+        ),
+        flag="--model",
+        help="Hub repo id, local pipeline folder or single-file checkpoint.",
+    )
+    device: str = setting(
+        "auto",
+        env=("ABSTRACTVISION_DIFFUSERS_DEVICE", "ABSTRACTCORE_VISION_DEVICE"),
+        help="Torch device: auto, cpu, cuda, cuda:1, mps.",
+    )
+    torch_dtype: str = setting(
+        "auto",
+        env=("ABSTRACTVISION_DIFFUSERS_TORCH_DTYPE", "ABSTRACTCORE_VISION_TORCH_DTYPE"),
+        flag="--dtype",
+        help="Torch dtype: auto, float16, bfloat16, float32.",
+    )
+    allow_download: bool = setting(
+        False,
+        env=("ABSTRACTVISION_DIFFUSERS_ALLOW_DOWNLOAD", "ABSTRACTCORE_VISION_ALLOW_DOWNLOAD"),
+        help="Let Diffusers download a model that is not in the local cache (off unless given).",
+    )
     auto_retry_fp32: bool = True
-    cache_dir: str | None = None
-    revision: str | None = None
-    variant: str | None = None
+    cache_dir: str | None = setting(
+        env="ABSTRACTVISION_DIFFUSERS_CACHE_DIR", help="Hugging Face cache folder Diffusers reads from."
+    )
+    revision: str | None = setting(env="ABSTRACTVISION_DIFFUSERS_REVISION", help="Hub revision (branch, tag, commit).")
+    variant: str | None = setting(env="ABSTRACTVISION_DIFFUSERS_VARIANT", help="Weights variant, e.g. fp16.")
     use_safetensors: bool | None = None
     low_cpu_mem_usage: bool = True
-    cpu_offload: str = "auto"
-    scheduler: str | None = None
-    single_file_config: str | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> HuggingFaceDiffusersBackendConfig:
-        """Explicit override (not None) > setting (environment) > default."""
-        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise TypeError(f"unknown diffusers backend option(s): {', '.join(unknown)}")
-        from_env = {
-            "model_id": settings.diffusers_model or settings.model_id,
-            "device": settings.diffusers_device,
-            "torch_dtype": settings.diffusers_torch_dtype,
-            "allow_download": settings.diffusers_allow_download,
-            "cache_dir": settings.diffusers_cache_dir,
-        }
-        values = {k: v for k, v in from_env.items() if v is not None}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+    cpu_offload: str = setting(
+        "auto",
+        env="ABSTRACTVISION_DIFFUSERS_CPU_OFFLOAD",
+        help="CUDA offload: auto, model, sequential or none.",
+    )
+    scheduler: str | None = setting(
+        env="ABSTRACTVISION_DIFFUSERS_SCHEDULER",
+        help="Scheduler alias (euler, ddim, dpmpp_2m, ...) or a Diffusers scheduler class name.",
+    )
+    single_file_config: str | None = setting(
+        env="ABSTRACTVISION_DIFFUSERS_SINGLE_FILE_CONFIG",
+        help="For a single-file checkpoint: its base model's Diffusers config (local folder or cached repo id).",
+    )
 
 
 class HuggingFaceDiffusersVisionBackend(VisionBackend):
     """Run a local Diffusers pipeline (see the module docstring for the guarantees)."""
 
     name = "diffusers"
+    config_class = HuggingFaceDiffusersBackendConfig
 
     def __init__(self, config: HuggingFaceDiffusersBackendConfig | None = None, *, registry: Any = None):
         self.config = config or HuggingFaceDiffusersBackendConfig()

@@ -12,10 +12,10 @@ import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from ..config import clean_secret
+from ..config import clean_secret, setting
 from ..errors import (
     BackendNotConfiguredError,
     InvalidProviderResponseError,
@@ -59,6 +59,9 @@ from .base_backend import ProgressArg, VisionBackend, batch_failure
 
 IMAGE_TO_VIDEO_MODES = ("multipart", "json_b64")
 
+#: OpenAI's own API: where a user who names OpenAI without a base URL is sent (CLI ``--openai``, AbstractCore).
+OPENAI_API_URL = "https://api.openai.com/v1"
+
 #: Job states that mean "poll again" in OpenAI's asynchronous video API.
 _PENDING_JOB_STATES = ("queued", "in_progress", "processing", "pending")
 
@@ -78,19 +81,62 @@ class OpenAICompatibleBackendConfig:
     ``/videos`` for OpenAI's asynchronous video jobs.
     """
 
-    base_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    model_id: str | None = None
-    timeout_s: float = 300.0
+    #: The REPL's ``/backend NAME VALUE...`` shorthands: which fields the positional words set.
+    positional_forms: ClassVar[tuple[tuple[str, ...], ...]] = (
+        ("base_url",),
+        ("base_url", "api_key"),
+        ("base_url", "api_key", "model_id"),
+    )
+
+    base_url: str | None = setting(
+        env=("ABSTRACTVISION_BASE_URL", "ABSTRACTCORE_VISION_BASE_URL", "OPENAI_BASE_URL"),
+        help="OpenAI-compatible service URL, e.g. http://127.0.0.1:8000/v1.",
+        url=True,
+    )
+    api_key: str | None = setting(
+        env=("ABSTRACTVISION_API_KEY", "ABSTRACTCORE_VISION_API_KEY", "OPENAI_API_KEY"),
+        help="API key for the service (prefer the environment variable to the flag).",
+        secret=True,
+    )
+    model_id: str | None = setting(
+        env=("ABSTRACTVISION_MODEL_ID", "ABSTRACTCORE_VISION_MODEL_ID", "ABSTRACTCORE_VISION_UPSTREAM_MODEL_ID"),
+        flag="--model",
+        help="Model id the service knows (gpt-image-1, dall-e-3, a local server's model name).",
+    )
+    timeout_s: float = setting(
+        300.0,
+        env=("ABSTRACTVISION_TIMEOUT_S", "ABSTRACTCORE_VISION_TIMEOUT_S"),
+        flag="--timeout",
+        help="Seconds one exchange (request, retries, downloads) may take.",
+    )
     image_generations_path: str = "/images/generations"
     image_edits_path: str = "/images/edits"
-    models_path: str = "/models"
-    text_to_video_path: str | None = None
-    image_to_video_path: str | None = None
-    image_to_video_mode: str = "multipart"
-    max_retries: int = 2
-    organization: str | None = None
-    project: str | None = None
+    models_path: str = setting(
+        "/models",
+        env="ABSTRACTVISION_OPENAI_MODELS_PATH",
+        deprecated_env=("ABSTRACTVISION_MODELS_PATH", "ABSTRACTCORE_VISION_MODELS_PATH"),
+        help="URL path of the service's model catalog, relative to the base URL.",
+    )
+    text_to_video_path: str | None = setting(
+        env="ABSTRACTVISION_TEXT_TO_VIDEO_PATH", help="URL path for text->video (/videos for OpenAI's video jobs)."
+    )
+    image_to_video_path: str | None = setting(
+        env="ABSTRACTVISION_IMAGE_TO_VIDEO_PATH", help="URL path for image->video (/videos for OpenAI's video jobs)."
+    )
+    image_to_video_mode: str = setting(
+        "multipart",
+        env="ABSTRACTVISION_IMAGE_TO_VIDEO_MODE",
+        help="How image->video sends the image: multipart or json_b64.",
+    )
+    max_retries: int = setting(
+        2, env="ABSTRACTVISION_MAX_RETRIES", help="Retries of a failed HTTP request (429, 5xx, connection)."
+    )
+    organization: str | None = setting(
+        env=("OPENAI_ORG_ID", "OPENAI_ORGANIZATION"), help="OpenAI organization id (sent only to the service)."
+    )
+    project: str | None = setting(
+        env=("OPENAI_PROJECT_ID", "OPENAI_PROJECT"), help="OpenAI project id (sent only to the service)."
+    )
     extra_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     max_response_bytes: int = 256 * 1024 * 1024
     poll_interval_s: float = 2.0
@@ -119,21 +165,6 @@ class OpenAICompatibleBackendConfig:
         if self.max_retries < 0:
             raise BackendNotConfiguredError(f"max_retries={self.max_retries!r} must not be negative")
 
-    @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> OpenAICompatibleBackendConfig:
-        """Explicit ``overrides`` (non-``None``) > ``settings`` (environment) > defaults."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise TypeError(f"unknown openai backend option(s): {', '.join(unknown)}")
-        values: dict[str, Any] = {}
-        for name in names:
-            if overrides.get(name) is not None:
-                values[name] = overrides[name]
-            elif getattr(settings, name, None) is not None:
-                values[name] = getattr(settings, name)
-        return cls(**values)
-
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path.lstrip('/')}"
 
@@ -151,6 +182,7 @@ class OpenAICompatibleVisionBackend(VisionBackend):
     """
 
     name = "openai"
+    config_class = OpenAICompatibleBackendConfig
 
     def __init__(
         self,
@@ -390,4 +422,4 @@ def _preview_sink(reporter: ProgressReporter, partials: Any):
     return on_event
 
 
-__all__ = ["IMAGE_TO_VIDEO_MODES", "OpenAICompatibleBackendConfig", "OpenAICompatibleVisionBackend"]
+__all__ = ["IMAGE_TO_VIDEO_MODES", "OPENAI_API_URL", "OpenAICompatibleBackendConfig", "OpenAICompatibleVisionBackend"]

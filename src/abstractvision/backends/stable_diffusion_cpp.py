@@ -21,8 +21,9 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from ..config import setting
 from ..errors import (
     BackendNotConfiguredError,
     CapabilityNotSupportedError,
@@ -77,20 +78,81 @@ class StableDiffusionCppBackendConfig:
     bindings' C call cannot be interrupted).
     """
 
-    model: str | None = None
-    diffusion_model: str | None = None
-    vae: str | None = None
-    llm: str | None = None
-    llm_vision: str | None = None
-    clip_l: str | None = None
-    clip_g: str | None = None
-    t5xxl: str | None = None
-    sd_cli_path: str = "sd-cli"
-    mode: str = "auto"
-    extra_args: tuple[str, ...] = ()
-    timeout_s: float | None = None
+    #: The REPL's ``/backend NAME VALUE...`` shorthands: which fields the positional words set.
+    positional_forms: ClassVar[tuple[tuple[str, ...], ...]] = (
+        ("model",),
+        ("model", "sd_cli_path"),
+        ("diffusion_model", "vae", "llm"),
+        ("diffusion_model", "vae", "llm", "sd_cli_path"),
+    )
+
+    model: str | None = setting(
+        env=("ABSTRACTVISION_SDCPP_MODEL", "ABSTRACTCORE_VISION_SDCPP_MODEL"),
+        flag="--model",
+        help="Single-file checkpoint (.safetensors, .ckpt or .gguf).",
+    )
+    diffusion_model: str | None = setting(
+        env=("ABSTRACTVISION_SDCPP_DIFFUSION_MODEL", "ABSTRACTCORE_VISION_SDCPP_DIFFUSION_MODEL"),
+        flag="--diffusion-model",
+        help="Diffusion model file (GGUF) of a split model (FLUX, Qwen-Image, SD3).",
+    )
+    vae: str | None = setting(
+        env=("ABSTRACTVISION_SDCPP_VAE", "ABSTRACTCORE_VISION_SDCPP_VAE"),
+        flag="--vae",
+        help="VAE file.",
+    )
+    llm: str | None = setting(
+        env=("ABSTRACTVISION_SDCPP_LLM", "ABSTRACTCORE_VISION_SDCPP_LLM"),
+        flag="--llm",
+        help="Text-encoder LLM file (Qwen-Image, FLUX.2).",
+    )
+    llm_vision: str | None = setting(
+        env=("ABSTRACTVISION_SDCPP_LLM_VISION", "ABSTRACTCORE_VISION_SDCPP_LLM_VISION"),
+        flag="--llm-vision",
+        help="Vision projector of the LLM.",
+    )
+    clip_l: str | None = setting(
+        env=("ABSTRACTVISION_SDCPP_CLIP_L", "ABSTRACTCORE_VISION_SDCPP_CLIP_L"),
+        flag="--clip-l",
+        help="CLIP-L text encoder file.",
+    )
+    clip_g: str | None = setting(
+        env=("ABSTRACTVISION_SDCPP_CLIP_G", "ABSTRACTCORE_VISION_SDCPP_CLIP_G"),
+        flag="--clip-g",
+        help="CLIP-G text encoder file.",
+    )
+    t5xxl: str | None = setting(
+        env=("ABSTRACTVISION_SDCPP_T5XXL", "ABSTRACTCORE_VISION_SDCPP_T5XXL"),
+        flag="--t5xxl",
+        help="T5-XXL text encoder file.",
+    )
+    sd_cli_path: str = setting(
+        "sd-cli",
+        env=("ABSTRACTVISION_SDCPP_BIN", "ABSTRACTVISION_SDCPP_CLI", "ABSTRACTCORE_VISION_SDCPP_BIN"),
+        flag="--sd-cli",
+        help="Path or name of the stable-diffusion.cpp sd-cli executable.",
+    )
+    mode: str = setting(
+        "auto",
+        env="ABSTRACTVISION_SDCPP_MODE",
+        flag="--sd-mode",
+        help="auto, cli (sd-cli, GPU builds) or python (the bindings, model kept loaded).",
+    )
+    extra_args: tuple[str, ...] = setting(
+        (),
+        env=("ABSTRACTVISION_SDCPP_EXTRA_ARGS", "ABSTRACTCORE_VISION_SDCPP_EXTRA_ARGS"),
+        help='Extra sd-cli arguments, split like a shell would, e.g. "--sampling-method euler".',
+    )
+    timeout_s: float | None = setting(
+        env="ABSTRACTVISION_SDCPP_TIMEOUT_S",
+        flag="--timeout",
+        help="Seconds before an sd-cli run is killed (CLI mode; no limit by default).",
+    )
     cwd: str | None = None
-    models_dir: str | None = None
+    models_dir: str | None = setting(
+        env=("ABSTRACTVISION_SDCPP_MODELS_DIR", "ABSTRACTVISION_MODEL_DIR", "ABSTRACTCORE_VISION_MODEL_DIR"),
+        help="A folder of local model files, listed by provider-models.",
+    )
 
     def __post_init__(self) -> None:
         for name in (*_MODEL_FIELDS, "cwd", "models_dir", "sd_cli_path"):
@@ -117,20 +179,6 @@ class StableDiffusionCppBackendConfig:
                 f"{_ENV_PREFIX}MODEL) or diffusion_model= with its vae/text encoders "
                 f"({_ENV_PREFIX}DIFFUSION_MODEL, {_ENV_PREFIX}VAE, {_ENV_PREFIX}LLM, ...)"
             )
-
-    @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> StableDiffusionCppBackendConfig:
-        """Explicit (non-``None``) overrides > ``ABSTRACTVISION_SDCPP_*`` settings > defaults."""
-        values = {name: getattr(settings, f"sdcpp_{name}") for name in _MODEL_FIELDS}
-        values.update(
-            sd_cli_path=settings.sdcpp_bin,
-            mode=settings.sdcpp_mode,
-            extra_args=settings.sdcpp_extra_args,
-            timeout_s=settings.sdcpp_timeout_s,
-            models_dir=settings.sdcpp_models_dir,
-        )
-        values.update({name: value for name, value in overrides.items() if value is not None})
-        return cls(**{name: value for name, value in values.items() if value is not None})
 
     @property
     def family(self) -> ModelFamily:
@@ -163,6 +211,7 @@ class StableDiffusionCppVisionBackend(VisionBackend):
     """text_to_image and image_to_image (with masks) on stable-diffusion.cpp, via sd-cli or the bindings."""
 
     name = "sdcpp"
+    config_class = StableDiffusionCppBackendConfig
 
     def __init__(self, config: StableDiffusionCppBackendConfig | None = None, **fields: Any):
         self.config = config if config is not None else StableDiffusionCppBackendConfig(**fields)

@@ -1,64 +1,96 @@
 """Options shared by several commands, and how backend flags become settings.
 
-Backend flags are not passed to a backend directly: each one sets a field of
-:class:`~abstractvision.config.Settings` explicitly, so the precedence (*flag > environment >
-default*) and the ``config`` command's "where did this come from" are the library's own, and the
-backend is then built by the public factory from those settings. Generation options default to
-``None`` (never a size or step count of our own): whatever is left out is the backend's choice.
+The backend flags are not written here: each backend's config declares its settings
+(:func:`abstractvision.config.setting`: flag, help, environment variables), and :func:`backend_options`
+turns every declared flag of every known backend (plugins included) into one click option. A given
+flag becomes an explicit value of the chosen backend's setting, so the precedence (*flag >
+environment > default*) and ``config``'s "where did this come from" are the library's own.
+Generation options default to ``None`` (never a size or step count of our own): whatever is left
+out is the backend's choice.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
-#: backend flag -> the Settings field it sets, where that field is the same for every provider
-FLAG_SETTINGS: dict[str, str] = {
-    "provider": "provider",
-    "base_url": "base_url",
-    "api_key": "api_key",
-    "max_retries": "max_retries",
-    "device": "diffusers_device",
-    "dtype": "diffusers_torch_dtype",
-    "allow_download": "diffusers_allow_download",
-    "cache_dir": "diffusers_cache_dir",
-    "sd_cli": "sdcpp_bin",
-    "sd_mode": "sdcpp_mode",
-    "diffusion_model": "sdcpp_diffusion_model",
-    "vae": "sdcpp_vae",
-    "llm": "sdcpp_llm",
-    "llm_vision": "sdcpp_llm_vision",
-    "clip_l": "sdcpp_clip_l",
-    "clip_g": "sdcpp_clip_g",
-    "t5xxl": "sdcpp_t5xxl",
-    "extra_args": "sdcpp_extra_args",
-    "models_dir": "sdcpp_models_dir",
-}
-
-#: backend flag -> provider -> Settings field, for flags whose field depends on the provider
-#: (``"*"``: any other provider)
-PROVIDER_FLAG_SETTINGS: dict[str, dict[str, str]] = {
-    "model": {"diffusers": "diffusers_model", "sdcpp": "sdcpp_model", "*": "model_id"},
-    "timeout": {"sdcpp": "sdcpp_timeout_s", "*": "timeout_s"},
-}
-
-BACKEND_FLAGS = (*FLAG_SETTINGS, *PROVIDER_FLAG_SETTINGS)
+#: The one general setting with a flag here: which backend.
+PROVIDER_PARAM = "provider"
 
 
-def settings_from_flags(flags: Mapping[str, Any], provider: str | None) -> dict[str, Any]:
-    """Explicit Settings values for the backend flags that were given (``None`` = not given)."""
+@dataclass(frozen=True)
+class BackendFlag:
+    """One CLI flag and the setting it sets in each backend that declares it."""
+
+    flag: str
+    param: str
+    kind: type
+    settings: dict[str, Any]  # provider -> DeclaredSetting
+
+    def help(self) -> str:
+        helps = {(s.spec.help, s.spec.env[0]) for s in self.settings.values()}
+        if len(helps) == 1:
+            (text, var), providers = next(iter(helps)), "/".join(self.settings)
+            return f"{providers}: {text} (env {var})"
+        return " ".join(f"{name}: {s.spec.help} (env {s.spec.env[0]})" for name, s in self.settings.items())
+
+
+@functools.cache
+def backend_flags() -> dict[str, BackendFlag]:
+    """param -> :class:`BackendFlag`, from the declarations of every known backend."""
+    from ..backends import backend_config_classes
+    from ..config import declared_settings
+
+    flags: dict[str, BackendFlag] = {}
+    for provider, config_class in sorted(backend_config_classes().items()):
+        for declared in declared_settings(config_class):
+            entry = flags.setdefault(declared.param, BackendFlag(declared.flag, declared.param, declared.kind, {}))
+            if entry.kind is not declared.kind:
+                raise TypeError(
+                    f"{declared.flag} is a {entry.kind.__name__} in one backend, "
+                    f"a {declared.kind.__name__} in {provider}"
+                )
+            entry.settings[provider] = declared
+    return flags
+
+
+def _click_option(entry: BackendFlag) -> Callable[[Any], Any]:
+    if entry.kind is bool:
+        name = entry.flag.removeprefix("--")
+        return click.option(f"--{name}/--no-{name}", entry.param, default=None, help=entry.help())
+    kind = {int: click.IntRange(min=0), float: click.FloatRange(min=0)}.get(entry.kind, str)
+    return click.option(entry.flag, entry.param, type=kind, help=entry.help())
+
+
+def pop_backend_flags(values: dict[str, Any]) -> dict[str, Any]:
+    """Take the backend flags (``--provider`` included) out of a command's parameter values."""
+    return {name: values.pop(name, None) for name in (PROVIDER_PARAM, *backend_flags())}
+
+
+def settings_from_flags(flags: Mapping[str, Any], provider: str, strict: bool = True) -> dict[str, Any]:
+    """The chosen backend's explicit setting values from the backend flags that were given.
+
+    A flag that ``provider`` does not declare is a usage error naming the backends it belongs to
+    (silently ignoring ``--device`` on an HTTP backend would hide a mistake), unless not ``strict``.
+    """
+    table = backend_flags()
     explicit: dict[str, Any] = {}
-    for flag, value in flags.items():
-        if value is None:
+    for param, value in flags.items():
+        if value is None or param == PROVIDER_PARAM or param not in table:
             continue
-        if flag in FLAG_SETTINGS:
-            explicit[FLAG_SETTINGS[flag]] = value
-        elif flag in PROVIDER_FLAG_SETTINGS:
-            by_provider = PROVIDER_FLAG_SETTINGS[flag]
-            explicit[by_provider.get(provider or "*", by_provider["*"])] = value
+        entry = table[param]
+        declared = entry.settings.get(provider)
+        if declared is None and not strict:
+            continue
+        if declared is None:
+            owners = ", ".join(entry.settings)
+            raise click.UsageError(f"{entry.flag} is a setting of {owners}, not of the {provider} backend")
+        explicit[declared.name] = value
     return explicit
 
 
@@ -87,36 +119,15 @@ def _check_provider(ctx: click.Context, param: click.Parameter, value: str | Non
     return value
 
 
-backend_options = stack_options(
-    click.option(
+def backend_options(func: Any) -> Any:
+    """``--provider`` and every declared backend flag (see the module docstring)."""
+    provider = click.option(
         "--provider",
         callback=_check_provider,
         help="Backend: openai, diffusers, sdcpp or a plugin (env ABSTRACTVISION_PROVIDER).",
-    ),
-    click.option("--model", help="Model id (OpenAI, Diffusers) or model file (sdcpp); optional for some backends."),
-    click.option("--base-url", help="OpenAI-compatible service URL, e.g. http://127.0.0.1:8000/v1."),
-    click.option("--api-key", help="API key for the service (prefer OPENAI_API_KEY / ABSTRACTVISION_API_KEY)."),
-    click.option("--timeout", type=click.FloatRange(min=0), help="Seconds before a request or local run is abandoned."),
-    click.option("--max-retries", type=click.IntRange(min=0), help="Retries of a failed HTTP request."),
-    click.option("--device", help="Diffusers device: auto, cpu, cuda, cuda:1, mps."),
-    click.option("--dtype", help="Diffusers torch dtype: auto, float16, bfloat16, float32."),
-    click.option(
-        "--allow-download/--no-allow-download",
-        default=None,
-        help="Let Diffusers download a model that is not in the local cache (off unless given).",
-    ),
-    click.option("--cache-dir", help="Hugging Face cache folder Diffusers reads from."),
-    click.option("--sd-cli", help="Path or name of the stable-diffusion.cpp `sd-cli` executable."),
-    click.option("--sd-mode", help="stable-diffusion.cpp mode: auto, cli (sd-cli) or python (bindings)."),
-    click.option("--diffusion-model", help="sdcpp: diffusion model file (GGUF) of a split model."),
-    click.option("--vae", help="sdcpp: VAE file."),
-    click.option("--llm", help="sdcpp: text-encoder LLM file (Qwen-Image, FLUX.2)."),
-    click.option("--llm-vision", help="sdcpp: vision projector of the LLM."),
-    click.option("--clip-l", help="sdcpp: CLIP-L text encoder file."),
-    click.option("--clip-g", help="sdcpp: CLIP-G text encoder file."),
-    click.option("--t5xxl", help="sdcpp: T5-XXL text encoder file."),
-    click.option("--extra-args", help='sdcpp: extra sd-cli arguments, e.g. "--sampling-method euler".'),
-)
+    )
+    return stack_options(provider, *(_click_option(entry) for entry in backend_flags().values()))(func)
+
 
 # Generation options, by the tasks that take them.
 _GENERATION_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any], tuple[str, ...]]] = {
@@ -191,15 +202,16 @@ def parse_seeds(text: str) -> list[int]:
 
 
 __all__ = [
-    "BACKEND_FLAGS",
-    "FLAG_SETTINGS",
     "GENERATION_PARAMS",
-    "PROVIDER_FLAG_SETTINGS",
+    "PROVIDER_PARAM",
+    "BackendFlag",
+    "backend_flags",
     "backend_options",
     "generation_options",
     "output_options",
     "parse_param",
     "parse_seeds",
+    "pop_backend_flags",
     "settings_from_flags",
     "stack_options",
 ]

@@ -14,9 +14,6 @@ from ._options import backend_options
 from ._render import print_json, print_table
 from ._session import BackendSession
 
-#: what ``--openai`` talks to unless a base URL is configured (flag or OPENAI_BASE_URL)
-OPENAI_API_URL = "https://api.openai.com/v1"
-
 
 def list_provider_models(session: BackendSession, task: str | None, as_json: bool) -> None:
     infos = session.manager().list_provider_models(task=task)
@@ -38,7 +35,6 @@ def list_provider_models(session: BackendSession, task: str | None, as_json: boo
 @click.command("provider-models")
 @click.option("--openai", "use_openai", is_flag=True, help="OpenAI's API (key from OPENAI_API_KEY).")
 @backend_options
-@click.option("--models-dir", type=click.Path(file_okay=False), help="sdcpp: folder of model files to list.")
 @click.option("--task", help="Only models fit for this task (e.g. text_to_image).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @reports_errors
@@ -50,7 +46,9 @@ def provider_models(use_openai: bool, task: str | None, as_json: bool, **flags: 
             raise click.UsageError("--openai and --provider name different backends; give one")
         flags["provider"] = "openai"
     session = BackendSession(flags)
-    if use_openai and not session.settings.base_url:
+    if use_openai and not session.resolved.value("base_url"):  # OpenAI's own API unless a URL is configured
+        from ..backends.openai_compatible import OPENAI_API_URL
+
         session = BackendSession({**flags, "base_url": OPENAI_API_URL})
     try:
         list_provider_models(session, task, as_json)
@@ -58,4 +56,4 @@ def provider_models(use_openai: bool, task: str | None, as_json: bool, **flags: 
         session.close()
 
 
-__all__ = ["OPENAI_API_URL", "list_provider_models", "provider_models"]
+__all__ = ["list_provider_models", "provider_models"]

@@ -21,9 +21,27 @@ def describe_source(source: str) -> str:
     return source
 
 
+def config_rows(session: BackendSession) -> list[tuple[str, Any, str]]:
+    """The general settings, then ``backend.setting`` rows of the chosen backend (of every backend
+    when none is chosen yet); secrets redacted by the declarations."""
+    from ..backends import backend_config_classes
+    from ..errors import BackendNotConfiguredError
+
+    rows = list(session.settings.describe())
+    try:
+        providers, strict = [session.provider], True
+    except BackendNotConfiguredError:
+        providers, strict = sorted(backend_config_classes()), False  # a flag shows under its own backends
+    for provider in providers:
+        resolved = session.resolve(provider, strict=strict)
+        if resolved is not None:
+            rows += [(f"{provider}.{name}", value, source) for name, value, source in resolved.describe()]
+    return [(name, value, describe_source(source)) for name, value, source in rows]
+
+
 def show_config(session: BackendSession, as_json: bool) -> None:
-    """Print every setting (secrets redacted by :meth:`Settings.describe`)."""
-    rows = [(name, value, describe_source(source)) for name, value, source in session.settings.describe()]
+    """Print every setting and where its value came from."""
+    rows = config_rows(session)
     if as_json:
         print_json({name: {"value": value, "source": source} for name, value, source in rows})
         return
@@ -42,4 +60,4 @@ def config(as_json: bool, **flags: Any) -> None:
     show_config(BackendSession(flags), as_json)
 
 
-__all__ = ["config", "describe_source", "show_config"]
+__all__ = ["config", "config_rows", "describe_source", "show_config"]

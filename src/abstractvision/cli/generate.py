@@ -14,12 +14,12 @@ import click
 
 from ._errors import reports_errors
 from ._options import (
-    BACKEND_FLAGS,
     backend_options,
     generation_options,
     output_options,
     parse_param,
     parse_seeds,
+    pop_backend_flags,
     stack_options,
 )
 from ._session import BackendSession
@@ -52,8 +52,7 @@ def make_task_command(command: str, *, with_backend: bool = True) -> click.Comma
 
     @reports_errors
     def callback(**values: Any) -> None:
-        backend_flags = {name: values.pop(name, None) for name in BACKEND_FLAGS}
-        session = BackendSession(backend_flags)
+        session = BackendSession(pop_backend_flags(values))
         try:
             run_task(session, command, values)
         finally:

@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from ._backend_words import parse_backend_words, secret_positions
 from ._errors import report_failure
 from ._session import BackendSession
 from .generate import TASK_COMMANDS, make_task_command
@@ -30,6 +31,7 @@ HELP = """\
 /backend sdcpp <model.gguf|model.safetensors> [sd_cli_path]
 /backend sdcpp <diffusion_model.gguf> <vae.safetensors> <llm.gguf> [sd_cli_path]
 /backend <plugin name> [model]      /backend alone shows the current one
+/backend NAME ... name=value         any of the backend's settings (e.g. device=cpu timeout=60)
 /cap-model <id|off>                 refuse tasks the registry says the model cannot do
 /set KEY VALUE, /unset KEY, /defaults   generation defaults (width, steps, seed, output, ...)
 /t2i PROMPT [options]               (a line without a leading / is a /t2i prompt)
@@ -38,18 +40,6 @@ HELP = """\
 /provider-models [--task T] [--json], /models [--task T], /show-model ID, /tasks
 /preload, /unload, /config, /help, /exit
 Options of /t2i etc.: see `/t2i --help`."""
-
-#: /backend positional forms: provider -> tuple of accepted argument-name lists
-BACKEND_FORMS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "openai": (("base_url",), ("base_url", "api_key"), ("base_url", "api_key", "model")),
-    "diffusers": (("model",), ("model", "device"), ("model", "device", "dtype")),
-    "sdcpp": (
-        ("model",),
-        ("model", "sd_cli"),
-        ("diffusion_model", "vae", "llm"),
-        ("diffusion_model", "vae", "llm", "sd_cli"),
-    ),
-}
 
 #: Values that are API keys wherever they appear on a line (OpenAI-style ``sk-...`` and kin).
 _KEY_LIKE = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{6,}")
@@ -152,14 +142,8 @@ class Repl:
             return
         from ..backends import canonical_backend_name
 
-        provider, rest = canonical_backend_name(args[0]), args[1:]
-        forms = BACKEND_FORMS.get(provider, ((), ("model",)))
-        names = next((form for form in forms if len(form) == len(rest)), None)
-        if names is None:
-            usage = " | ".join(" ".join(f"<{n}>" for n in form) or "(no arguments)" for form in forms)
-            raise click.UsageError(f"/backend {provider} takes {usage}")
-        given = dict(zip(names, rest, strict=True))
-        self.session.switch({"provider": provider, **given})
+        provider = canonical_backend_name(args[0])
+        self.session.switch(provider, parse_backend_words(provider, args[1:]))
         self.provider = provider
         _ = self.session.backend  # built now, so a bad setting shows here and not at the first prompt
         click.echo(f"backend: {provider}")
@@ -274,7 +258,9 @@ class Repl:
         if not words:
             candidates = [f"/{name}" for name in self.handlers]
         elif words[0] == "/backend" and len(words) == 1:
-            candidates = list(BACKEND_FORMS)
+            from ..backends import KNOWN_BACKENDS
+
+            candidates = list(KNOWN_BACKENDS)
         elif words[0] in ("/set", "/unset") and len(words) == 1:
             candidates = sorted({p.name for c in self.task_commands.values() for p in c.params if p.name})
         else:
@@ -310,10 +296,9 @@ def redact_line(line: str) -> str:
         secrets.extend(url_secrets(word))
     if len(words) >= 4 and words[0] == "/backend":
         try:
-            forms = BACKEND_FORMS.get(canonical_backend_name(words[1]), ())
+            slots = secret_positions(canonical_backend_name(words[1]))
         except AbstractVisionError:
-            forms = ()
-        slots = {form.index("api_key") for form in forms if "api_key" in form}
+            slots = set()
         secrets.extend(words[2 + slot] for slot in slots if 2 + slot < len(words))
     return _KEY_LIKE.sub(MASK, scrub(line, sorted(secrets, key=len, reverse=True)))
 
@@ -371,4 +356,4 @@ def repl(ctx: click.Context) -> None:
         save_history()
 
 
-__all__ = ["BACKEND_FORMS", "Repl", "history_path", "redact_line", "repl"]
+__all__ = ["Repl", "history_path", "redact_line", "repl"]

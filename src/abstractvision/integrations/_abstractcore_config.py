@@ -1,19 +1,21 @@
-"""AbstractCore owner config (``create_llm(..., vision_*=...)``) -> abstractvision settings.
+"""AbstractCore owner config (``create_llm(..., vision_*=...)``) -> a backend and its settings.
 
-Why a table: AbstractCore's server and users configure the plugin with ``vision_*`` keys, and
-their environment fallbacks (``ABSTRACTCORE_VISION_*``, ``ABSTRACTVISION_*``, ``OPENAI_*``) are
-already read by :mod:`abstractvision.config`. Mapping each owner key onto a :class:`Settings`
-field and handing it to :func:`load_settings` as an explicit value gives the documented precedence
-(owner key > environment > default) without a second environment reader.
+Why no table here: every backend setting declares its environment variables, and its owner key is
+derived from them (:attr:`abstractvision.config.DeclaredSetting.owner_key`: ``vision_device`` for
+``ABSTRACTCORE_VISION_DEVICE``). An owner key becomes an explicit value of the chosen backend's
+setting, read like the variable would be, so the precedence (owner key > environment > default)
+is :func:`abstractvision.config.resolve`'s, without a second environment reader or a second map.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Settings, load_settings, parse_setting
+from ..config import declared_settings, load_settings, resolve
 from ..errors import BackendNotConfiguredError
 
 #: Owner keys that name the backend, in precedence order (``vision_provider`` is an alias).
@@ -25,35 +27,6 @@ ACCEPTED_BACKENDS: tuple[str, ...] = ("openai", "openai-compatible", "diffusers"
 #: Values of the backend key that mean "not chosen": pick from the other settings.
 _UNSET_BACKENDS = {"", "auto", "default"}
 
-#: owner config key -> Settings field.
-OWNER_KEYS: dict[str, str] = {
-    "vision_base_url": "base_url",
-    "vision_api_key": "api_key",
-    "vision_model_id": "model_id",
-    "vision_timeout_s": "timeout_s",
-    "vision_models_path": "models_path",
-    "vision_device": "diffusers_device",
-    "vision_torch_dtype": "diffusers_torch_dtype",
-    "vision_allow_download": "diffusers_allow_download",
-    "vision_sdcpp_bin": "sdcpp_bin",
-    "vision_sdcpp_model": "sdcpp_model",
-    "vision_sdcpp_diffusion_model": "sdcpp_diffusion_model",
-    "vision_sdcpp_vae": "sdcpp_vae",
-    "vision_sdcpp_llm": "sdcpp_llm",
-    "vision_sdcpp_llm_vision": "sdcpp_llm_vision",
-    "vision_sdcpp_clip_l": "sdcpp_clip_l",
-    "vision_sdcpp_clip_g": "sdcpp_clip_g",
-    "vision_sdcpp_t5xxl": "sdcpp_t5xxl",
-    "vision_sdcpp_extra_args": "sdcpp_extra_args",
-    "vision_model_dir": "sdcpp_models_dir",
-}
-
-#: Backend config field that holds the model, where it is not ``model_id``.
-_MODEL_FIELD = {"sdcpp": "model"}
-
-#: Where ``vision_backend="openai"`` goes when no base URL is configured: OpenAI's own API.
-OPENAI_API_BASE_URL = "https://api.openai.com/v1"
-
 #: Backends that run on a remote service: nothing of theirs is ever resident in this process.
 REMOTE_BACKENDS = frozenset({"openai"})
 
@@ -64,43 +37,16 @@ CONFIG_HINT = (
 )
 
 
-@dataclass(frozen=True)
-class VisionBackendPlan:
-    """Which backend to build and with what: the result of resolving one owner's config."""
+def _config_class(provider: str) -> type | None:
+    from ..backends import get_backend_config_class
 
-    provider: str  # canonical backend name (openai, diffusers, sdcpp, or a plugin backend)
-    settings: Settings
-    overrides: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def remote(self) -> bool:
-        return self.provider in REMOTE_BACKENDS
-
-    @property
-    def model(self) -> str | None:
-        """The model this plan runs by default (``None``: the backend's own default)."""
-        return self.overrides.get(model_field(self.provider)) or _settings_model(self.provider, self.settings)
-
-    def build(self, model: str | None = None):
-        """A new backend for this plan, optionally for another ``model``."""
-        from ..backends import create_backend
-
-        overrides = dict(self.overrides)
-        if model is not None:
-            overrides[model_field(self.provider)] = model
-        return create_backend(self.provider, self.settings, **overrides)
+    return get_backend_config_class(provider)
 
 
-def model_field(provider: str) -> str:
-    return _MODEL_FIELD.get(provider, "model_id")
-
-
-def _settings_model(provider: str, settings: Settings) -> str | None:
-    if provider == "sdcpp":
-        return settings.sdcpp_model or settings.sdcpp_diffusion_model
-    if provider == "diffusers":
-        return settings.model_id or settings.diffusers_model
-    return settings.model_id
+def owner_keys(provider: str) -> dict[str, Any]:
+    """Owner key -> declared setting, for every setting ``provider``'s config declares."""
+    config_class = _config_class(provider)
+    return {s.owner_key: s for s in declared_settings(config_class)} if config_class is not None else {}
 
 
 def _owner_value(config: Mapping[str, Any], key: str) -> Any:
@@ -108,6 +54,60 @@ def _owner_value(config: Mapping[str, Any], key: str) -> Any:
     if isinstance(value, str):
         value = value.strip()
     return None if value in (None, "") else value
+
+
+@dataclass(frozen=True)
+class VisionBackendPlan:
+    """Which backend to build and with what: one owner's config over the environment."""
+
+    provider: str  # canonical backend name (openai, diffusers, sdcpp, or a plugin backend)
+    owner_config: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    environ: Mapping[str, str] | None = field(default=None, repr=False)
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def for_provider(self, provider: str) -> VisionBackendPlan:
+        """The same owner config and environment, for another backend."""
+        return dataclasses.replace(self, provider=provider, overrides={})
+
+    @functools.cached_property
+    def resolved(self) -> Any:
+        """The backend's settings (``None`` for a backend that declares none)."""
+        config_class = _config_class(self.provider)
+        if config_class is None:
+            return None
+        explicit = {
+            declared.name: declared.parse(value, key)
+            for key, declared in owner_keys(self.provider).items()
+            if (value := _owner_value(self.owner_config, key)) is not None
+        }
+        return resolve(config_class, self.environ, **{**explicit, **self.overrides})
+
+    @property
+    def model(self) -> str | None:
+        """The model this plan runs by default (``None``: the backend's own default)."""
+        name = model_field(self.provider)
+        return self.resolved.value(name) if name and self.resolved is not None else None
+
+    def build(self, model: str | None = None):
+        """A new backend for this plan, optionally for another ``model``."""
+        from ..backends import build_backend
+
+        if model is None or self.resolved is None:
+            return build_backend(self.provider, self.resolved)
+        name = model_field(self.provider)
+        if name is None:
+            raise BackendNotConfiguredError(f"the {self.provider} backend has no model setting to choose {model!r}")
+        return self.with_overrides({**self.overrides, name: model}).build()
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> VisionBackendPlan:
+        return dataclasses.replace(self, overrides=dict(overrides))
+
+
+def model_field(provider: str) -> str | None:
+    """The setting ``provider``'s ``--model`` flag sets (``model_id``, ``model``)."""
+    config_class = _config_class(provider)
+    settings = declared_settings(config_class) if config_class is not None else ()
+    return next((s.name for s in settings if s.flag == "--model"), None)
 
 
 def owner_config_of(owner: Any) -> Mapping[str, Any]:
@@ -125,35 +125,26 @@ def resolve_backend_plan(
     is unknown or an OpenAI-compatible service has no base URL.
     """
     config = config or {}
-    explicit = {
-        setting: parse_setting(setting, value, key)
-        for key, setting in OWNER_KEYS.items()
-        if (value := _owner_value(config, key)) is not None
-    }
     backend_key = next((key for key in BACKEND_KEYS if _owner_value(config, key) is not None), None)
-    if backend_key is not None:
-        explicit["provider"] = str(_owner_value(config, backend_key))
-    settings = load_settings(environ, **explicit)
-    requested = (settings.provider or "").strip().lower()
-    source = backend_key or settings.source("provider").removeprefix("env:")
+    general = load_settings(environ, provider=_owner_value(config, backend_key) if backend_key else None)
+    requested = str(general.provider or "").strip().lower()
+    source = backend_key or general.source("provider").removeprefix("env:")
     chosen = requested not in _UNSET_BACKENDS
     if not chosen:
-        requested = "openai-compatible" if settings.base_url else "openai"
-        source = "vision_backend"
-    provider = _canonical(requested, source)
-    overrides = {}
-    if provider == "openai" and not settings.base_url:
+        openai_url = VisionBackendPlan("openai", config, environ).resolved.value("base_url")
+        requested, source = ("openai-compatible" if openai_url else "openai"), "vision_backend"
+    plan = VisionBackendPlan(_canonical(requested, source), config, environ)
+    if plan.provider == "openai" and not plan.resolved.value("base_url"):
         if requested != "openai" or not chosen:  # only a user who named OpenAI gets OpenAI's paid API
             raise BackendNotConfiguredError(
                 f"{source}={requested!r} needs the service's base URL: set vision_base_url in the owner config "
                 "(create_llm(..., vision_base_url='http://host:port/v1')) or ABSTRACTVISION_BASE_URL / "
                 "OPENAI_BASE_URL; or set vision_backend='openai' for OpenAI's own API"
             )
-        overrides["base_url"] = OPENAI_API_BASE_URL
-    if "model_id" in explicit and provider != "sdcpp":
-        # An owner's model beats a backend-specific variable (ABSTRACTVISION_DIFFUSERS_MODEL) too.
-        overrides[model_field(provider)] = explicit["model_id"]
-    return VisionBackendPlan(provider, settings, overrides)
+        from ..backends.openai_compatible import OPENAI_API_URL
+
+        plan = plan.with_overrides({"base_url": OPENAI_API_URL})
+    return plan
 
 
 def _canonical(name: str, source: str) -> str:
@@ -171,8 +162,7 @@ __all__ = [
     "ACCEPTED_BACKENDS",
     "BACKEND_KEYS",
     "CONFIG_HINT",
-    "OPENAI_API_BASE_URL",
-    "OWNER_KEYS",
+    "owner_keys",
     "REMOTE_BACKENDS",
     "VisionBackendPlan",
     "model_field",

@@ -83,7 +83,7 @@ class AbstractVisionCapability:
         with self._lock:
             manager = self._managers.get(key)
             if manager is None:
-                plan = self._plan if key[0] == self._plan.provider else VisionBackendPlan(key[0], self._plan.settings)
+                plan = self._plan if key[0] == self._plan.provider else self._plan.for_provider(key[0])
                 manager = VisionManager(backend=plan.build(key[1]))
                 self._managers[key] = manager
             return manager
