@@ -9,6 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-pytest_plugins = sorted(
+pytest_plugins = ["pytester"] + sorted(
     f"fixtures.{path.stem}" for path in (Path(__file__).parent / "fixtures").glob("*.py") if path.stem != "__init__"
 )
