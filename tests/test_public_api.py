@@ -57,7 +57,8 @@ def test_every_error_is_an_abstractvision_error():
     assert issubclass(errors.RequestTimeoutError, TimeoutError)
 
 
-HEAVY = ("torch", "diffusers", "numpy", "PIL", "httpx", "rich", "stable_diffusion_cpp", "transformers")
+#: Engines and libraries the base import must not pay for; pytest too (only the contract module needs it).
+HEAVY = ("torch", "diffusers", "numpy", "PIL", "httpx", "rich", "stable_diffusion_cpp", "transformers", "pytest")
 
 
 @pytest.mark.parametrize(
@@ -67,6 +68,7 @@ HEAVY = ("torch", "diffusers", "numpy", "PIL", "httpx", "rich", "stable_diffusio
         "from abstractvision import VisionManager, LocalAssetStore, VisionModelCapabilitiesRegistry",
         "from abstractvision.backends import VisionBackend",
         "import abstractvision.cli",
+        "from abstractvision.testing import build_tiny_pipeline",
     ],
 )
 def test_import_loads_no_heavy_module(statement):

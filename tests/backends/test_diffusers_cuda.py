@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 
-import numpy
 import pytest
 
 from abstractvision import VisionManager
@@ -19,6 +18,7 @@ from abstractvision.backends.huggingface_diffusers import (
 from fixtures.tiny_diffusers import overflowing_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.gpu]
+numpy = pytest.importorskip("numpy", reason='needs pip install "abstractvision[diffusers]"')
 
 SMALL = {"width": 64, "height": 64, "steps": 4}
 

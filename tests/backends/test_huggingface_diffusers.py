@@ -9,7 +9,6 @@ import threading
 import warnings
 import weakref
 
-import numpy
 import pytest
 
 from abstractvision import VisionManager
@@ -29,6 +28,7 @@ from fixtures.images import make_png
 from fixtures.tiny_diffusers import overflowing_copy
 
 pytestmark = pytest.mark.slow
+numpy = pytest.importorskip("numpy", reason='needs pip install "abstractvision[diffusers]"')
 
 SMALL = {"width": 64, "height": 64, "steps": 2}
 

@@ -411,9 +411,13 @@ def test_python_mode_without_bindings(model_file, monkeypatch, block_network):
     assert block_network == []
 
 
-def test_auto_mode_prefers_sd_cli_then_the_bindings(fake_sd_cli, model_file, monkeypatch):
+def test_auto_mode_prefers_sd_cli(fake_sd_cli, model_file, monkeypatch):
     monkeypatch.setenv("PATH", str(fake_sd_cli.path.parent))
     assert StableDiffusionCppVisionBackend(model=str(model_file)).mode == "cli"
+
+
+def test_auto_mode_falls_back_to_the_bindings(model_file, monkeypatch):
+    pytest.importorskip("stable_diffusion_cpp")
     monkeypatch.setenv("PATH", "/nonexistent")
     assert StableDiffusionCppVisionBackend(model=str(model_file)).mode == "python"
 

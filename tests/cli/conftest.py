@@ -1,6 +1,6 @@
 """CLI test setup: the in-test backends registered by name, and a subprocess runner.
 
-In-process tests (click's ``CliRunner``) add the backends to the backend table; subprocess tests
+In-process tests (click's ``CliRunner``) add the backends with ``register_backend``; subprocess tests
 get them the way a third-party package would, through an ``abstractvision.backends`` entry point
 in a ``.dist-info`` folder on ``PYTHONPATH``.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from abstractvision.backends import KNOWN_BACKENDS, BackendEntry
+from abstractvision.backends import register_backend, unregister_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_BACKENDS = {
@@ -26,10 +26,13 @@ TEST_BACKENDS = {
 
 
 @pytest.fixture
-def echo_backends(monkeypatch):
+def echo_backends():
     """``--provider echo`` / ``echo2`` in this process."""
     for name, target in TEST_BACKENDS.items():
-        monkeypatch.setitem(KNOWN_BACKENDS, name, BackendEntry(target, None, "CLI test backend"))
+        register_backend(name, target, description="CLI test backend")
+    yield
+    for name in TEST_BACKENDS:
+        unregister_backend(name)
 
 
 @pytest.fixture

@@ -1,13 +1,14 @@
 """The backend contract against the OpenAI-compatible backend and the loopback server.
 
 The local-endpoint shape sends ``seed``, and the backend records the seed it sent, so
-``reports_seed`` holds.
+``reports_seed`` holds. Image calls report only start and end (no steps), so the cancel check
+cancels at ``start``, the default ``cancel_at_phase``.
 """
 
 import pytest
 
 from abstractvision.backends.openai_compatible import OpenAICompatibleBackendConfig, OpenAICompatibleVisionBackend
-from contract.backend_contract import BackendContract
+from abstractvision.testing.contract import BackendContract
 
 SECRET = "sk-contract-secret-123"
 

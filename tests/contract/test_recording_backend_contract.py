@@ -1,8 +1,11 @@
-"""The contract suite run against the in-test backend (it checks the suite itself can fail)."""
+"""The contract suite run against the in-test backend the manager tests use.
+
+That the suite can fail is checked in ``test_contract_can_fail.py``.
+"""
 
 import pytest
 
-from contract.backend_contract import BackendContract
+from abstractvision.testing.contract import BackendContract
 
 
 @pytest.fixture
@@ -16,4 +19,4 @@ def contract_params():
 
 
 class TestRecordingBackendContract(BackendContract):
-    pass
+    cancel_at_phase = "step"

@@ -3,7 +3,7 @@
 import pytest
 
 from abstractvision.backends.stable_diffusion_cpp import StableDiffusionCppVisionBackend
-from contract.backend_contract import BackendContract
+from abstractvision.testing.contract import BackendContract
 
 
 @pytest.fixture
@@ -17,12 +17,14 @@ def contract_params():
 
 
 class TestSdcppContract(BackendContract):
-    pass
+    cancel_at_phase = "step"  # sd-cli's progress bar; the process is killed at the cancelled step
 
 
 @pytest.mark.slow
 class TestSdcppPythonModeContract(BackendContract):
     """The same contract on the real bindings and the random-weight SD 1.x checkpoint (1 step)."""
+
+    cancel_at_phase = "step"
 
     @pytest.fixture
     def backend(self, sd_python_backend):

@@ -3,7 +3,8 @@
 Why a table of strings: importing a backend may pull in torch or a C extension, and neither
 ``import abstractvision`` nor ``abstractvision --help`` may pay for that. Third-party packages add
 backends through the entry point group ``abstractvision.backends`` (``name = "pkg.mod:Class"``);
-those are read on the first lookup, not at import.
+those are read on the first lookup, not at import. Code adds one at run time with
+:func:`register_backend` (and tests take it away again with :func:`unregister_backend`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ KNOWN_BACKENDS: dict[str, BackendEntry] = {
     ),
 }
 
+#: Names that ``unregister_backend`` refuses to remove.
+_BUILT_IN = frozenset(KNOWN_BACKENDS)
+
 _ALIASES = {
     "openai-compatible": "openai",
     "openai_compatible": "openai",
@@ -81,6 +85,50 @@ def _load_entry_points() -> None:
 
     for ep in entry_points(group="abstractvision.backends"):
         KNOWN_BACKENDS.setdefault(ep.name, BackendEntry(ep.value, None, f"plugin backend from {ep.value}"))
+
+
+def register_backend(
+    name: str,
+    target: str,
+    *,
+    extra: str | None = None,
+    description: str = "",
+) -> None:
+    """Add a backend to the table under ``name``, as an entry point would, without installing a package.
+
+    ``target`` is a ``"module:Class"`` string, imported on first use like the built-in backends (its
+    settings come with it: the class's ``config_class``); ``extra`` is the abstractvision pip
+    extra to name when that import fails. Registering the same entry again is a no-op; a name that is
+    taken (a built-in, an alias, another registration or an entry point) raises
+    :class:`BackendNotConfiguredError`. Tests pair it with :func:`unregister_backend`.
+    """
+    key = name.strip().lower()
+    if not _is_target(target):
+        raise BackendNotConfiguredError(f"register_backend: target must be a 'module:Class' string, got {target!r}")
+    if not key or any(char.isspace() or char == ":" for char in key):
+        raise BackendNotConfiguredError(f"register_backend: {name!r} is not a backend name (one word, no ':')")
+    _load_entry_points()  # so a name an installed plugin already uses is seen as taken
+    entry = BackendEntry(target, extra, description or f"backend {target}")
+    if key in _ALIASES or KNOWN_BACKENDS.get(key, entry) != entry:
+        taken = KNOWN_BACKENDS.get(_ALIASES.get(key, key))
+        raise BackendNotConfiguredError(
+            f"register_backend: the name {key!r} is taken by {taken.backend if taken else 'an alias'}; "
+            "choose another name (or unregister_backend it first)"
+        )
+    KNOWN_BACKENDS[key] = entry
+
+
+def unregister_backend(name: str) -> None:
+    """Remove a backend added by :func:`register_backend` (or an entry point); built-ins stay."""
+    key = canonical_backend_name(name)
+    if key in _BUILT_IN:
+        raise BackendNotConfiguredError(f"unregister_backend: {key!r} is a built-in backend and cannot be removed")
+    del KNOWN_BACKENDS[key]
+
+
+def _is_target(value: object) -> bool:
+    module, colon, attr = value.partition(":") if isinstance(value, str) else ("", "", "")
+    return bool(colon and module.strip() and attr.strip())
 
 
 def canonical_backend_name(name: str) -> str:
@@ -204,4 +252,6 @@ __all__ = [
     "get_backend_class",
     "get_backend_config_class",
     "optional_dependency",
+    "register_backend",
+    "unregister_backend",
 ]

@@ -138,7 +138,7 @@ def build_random_pipeline(folder: str | Path, *, scale: int = 1, seed: int = 0) 
     wanted = {"scale": scale, "seed": seed}
     if marker.is_file() and json.loads(marker.read_text("utf-8")) == wanted:
         return folder
-    from .backends._diffusers_loading import quiet_loading
+    from ..backends._diffusers_loading import quiet_loading
 
     with quiet_loading():  # no tqdm bars or torchvision notices from Transformers while writing
         from diffusers import StableDiffusionPipeline
