@@ -95,9 +95,8 @@ def check_text(fields: Mapping[str, str]) -> None:
 
 def check_size(name: str, value: int, layout: SdcppModelLayout, field_name: str | None = None) -> None:
     """Reject a size sd.cpp cannot take for this model layout, offering the nearest sizes it can."""
-    step = layout.multiple_of
-    what = "stable-diffusion.cpp"
-    check_size_step(field_name or name, value, step, MIN_SIZE, MAX_SIZE, label=name, subject=what)
+    subject = "this stable-diffusion.cpp model"
+    check_size_step(field_name or name, value, layout.multiple_of, MIN_SIZE, MAX_SIZE, label=name, subject=subject)
 
 
 def plain_options(extra: dict[str, Any]) -> dict[str, str | int | float | bool]:
