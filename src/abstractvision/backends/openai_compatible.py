@@ -185,10 +185,8 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         return self._capabilities
 
     def _declared_capabilities(self) -> VisionBackendCapabilities:
-        """Fixed by the (frozen) config: video only where its path is set, edits where the model edits."""
-        tasks = ["text_to_image"]
-        if self.family.edits:
-            tasks.append("image_to_image")
+        """Fixed by the (frozen) config: the image tasks the model's family does, video where its path is set."""
+        tasks = [task for task in IMAGE_TASKS if task in self.family.tasks]
         if self.config.text_to_video_path:
             tasks.append("text_to_video")
         if self.config.image_to_video_path:
