@@ -25,3 +25,4 @@ def isolated_environment(monkeypatch, tmp_path):
         if name.startswith(("ABSTRACTVISION_", "ABSTRACTCORE_VISION_", "OPENAI_")):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ABSTRACTVISION_STORE_DIR", str(tmp_path / "store"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))  # the CLI's outputs folder, REPL history

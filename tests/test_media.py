@@ -78,3 +78,30 @@ def test_encode_png_embeds_metadata():
 
     data = encode_png(Image.new("RGB", (4, 4)), {"steps": 3})
     assert read_png_metadata(data) == {"steps": 3}
+
+
+def test_an_inspected_image_is_decoded_once_and_keeps_its_facts_through_copies(pil_decodes):
+    import copy
+    import dataclasses
+    import pickle
+
+    from abstractvision.media import InspectedImage, inspect_image, inspected_image
+    from abstractvision.types import ImageEditRequest
+
+    data = make_png(40, 24)
+    image = inspected_image(data)
+    assert isinstance(image, InspectedImage) and image == data and (image.info.width, image.info.height) == (40, 24)
+    assert inspected_image(image) is image and inspect_image(image) is image.info
+    request = dataclasses.replace(ImageEditRequest("x", image), prompt="y")
+    for kept in (request.image, pickle.loads(pickle.dumps(image)), copy.deepcopy(image)):
+        assert isinstance(kept, InspectedImage) and kept.info == image.info
+    assert pil_decodes.count(data) == 1
+
+
+def test_an_inspected_image_is_still_held_to_a_smaller_pixel_limit():
+    from abstractvision.media import inspect_image, inspected_image
+
+    image = inspected_image(make_png(40, 24))
+    with pytest.raises(InvalidRequestError, match="over the limit of 100") as info:
+        inspect_image(image, "mask", max_pixels=100)
+    assert info.value.field == "mask"

@@ -19,8 +19,8 @@ from abstractvision import VisionManager
 from abstractvision.backends import VisionBackend
 from abstractvision.errors import InvalidRequestError
 from abstractvision.media import inspect_image
-from abstractvision.types import GeneratedAsset, VisionBackendCapabilities
-from abstractvision.validation import MAX_BATCH_ITEMS, MAX_INT, MAX_PROMPT_CHARS, MAX_SEED
+from abstractvision.types import DEFAULT_MAX_SEED, GeneratedAsset, VisionBackendCapabilities
+from abstractvision.validation import MAX_BATCH_ITEMS, MAX_INT, MAX_PROMPT_CHARS
 from fixtures.images import make_jpeg, make_png
 
 PNG = make_png(16, 16)
@@ -94,7 +94,7 @@ class CheckingBackend(VisionBackend):
                 check_int(getattr(request, name), 1, limit)
         if "steps" in fields:
             check_int(request.steps, 1, MAX_INT)
-        check_int(request.seed, 0, MAX_SEED)
+        check_int(request.seed, 0, DEFAULT_MAX_SEED)
         if "guidance_scale" in fields:
             check_number(request.guidance_scale, 0)
         if "control_strength" in fields:
@@ -187,7 +187,7 @@ prompt = field(
 image = field(st.sampled_from([PNG, JPEG]), hostile_images)
 common = {
     "negative_prompt": field(st.one_of(st.none(), prompt)),
-    "seed": field(st.integers(0, MAX_SEED)),
+    "seed": field(st.integers(0, DEFAULT_MAX_SEED)),
     "steps": field(st.integers(1, 50)),
     "guidance_scale": field(st.one_of(st.floats(0, 30), st.integers(0, 30))),
     "extra": field(
@@ -253,7 +253,7 @@ def test_every_request_is_refused_with_invalid_request_error_or_reaches_the_back
     method=st.sampled_from(BATCHES),
     count=field(st.one_of(st.none(), st.integers(1, 4)), st.one_of(hostile, st.sampled_from([10**6, 10**12]))),
     seeds=field(
-        st.one_of(st.none(), st.lists(st.integers(0, MAX_SEED), min_size=1, max_size=4)),
+        st.one_of(st.none(), st.lists(st.integers(0, DEFAULT_MAX_SEED), min_size=1, max_size=4)),
         st.one_of(
             st.lists(st.one_of(st.integers(0, 9), hostile), max_size=4), st.just(range(MAX_BATCH_ITEMS + 1)), hostile
         ),

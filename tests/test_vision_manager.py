@@ -260,6 +260,44 @@ def test_batch_count_with_base_seed_increments(manager):
     ]
 
 
+def test_seeds_are_checked_against_the_range_the_backend_declares():
+    wide = VisionBackendCapabilities(supported_tasks=("text_to_image",), max_seed=2**40 - 1)
+    manager = VisionManager(backend=RecordingBackend(caps=wide))
+    assert manager.generate_image("cat", seed=2**40 - 1).metadata["seed"] == 2**40 - 1  # over 32 bits: allowed here
+    for call in (
+        lambda: manager.generate_image("cat", seed=2**40),
+        lambda: manager.generate_image_batch("cat", seeds=[1, 2**40]),
+        lambda: manager.generate_image_batch("cat", count=2, seed=2**40),
+    ):
+        with pytest.raises(InvalidRequestError) as info:
+            call()
+        assert info.value.field in ("seed", "seeds") and f"0..{2**40 - 1}" in str(info.value)
+    seeds = [a.metadata["seed"] for a in manager.generate_image_batch("cat", count=2, seed=2**40 - 1)]
+    assert seeds == [2**40 - 1, 0]  # a batch wraps at the backend's own limit
+
+
+def test_the_backend_gets_image_inputs_decoded_once_with_their_facts(manager, backend, png_bytes, pil_decodes):
+    from abstractvision.media import InspectedImage
+
+    manager.edit_image("cat", png_bytes, mask=make_png(mode="L"))
+    request = backend.calls[-1][1]
+    assert isinstance(request.image, InspectedImage) and request.image == png_bytes
+    assert (request.image.info.width, request.image.info.height, request.image.info.mode) == (64, 64, "RGB")
+    assert isinstance(request.mask, InspectedImage) and request.mask.info.mode == "L"
+    assert pil_decodes.count(png_bytes) == 1
+
+
+def test_every_sync_task_method_has_an_async_twin_with_its_signature():
+    import inspect
+
+    for name in ("generate_image", "edit_image", "generate_video", "image_to_video", "generate_angles"):
+        for sync_name in (name, f"{name}_batch"):
+            twin = getattr(VisionManager, f"a{sync_name}")
+            assert inspect.iscoroutinefunction(twin)
+            assert inspect.signature(twin) == inspect.signature(getattr(VisionManager, sync_name))
+    assert inspect.iscoroutinefunction(VisionManager.aupscale_image)
+
+
 def test_batch_count_without_seed_gets_distinct_recorded_seeds(manager):
     seeds = [a.metadata["seed"] for a in manager.generate_image_batch("cat", count=4)]
     assert len(set(seeds)) == 4

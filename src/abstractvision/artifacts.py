@@ -68,6 +68,40 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def write_new(folder: Path, stem: str, suffix: str, data: bytes) -> Path:
+    """Write ``data`` to ``folder/stem+suffix``, or ``stem-2``, ``stem-3``, ... when taken; return the path.
+
+    Never overwrites, even with another process picking names in the same folder: the content goes
+    to a temporary file first and is then hard-linked to the first free name (a link fails when the
+    name exists). Where the filesystem has no hard links, the name is claimed with an exclusive
+    create and the content renamed onto it.
+    """
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        number = 1
+        while True:
+            path = folder / f"{stem}{'' if number == 1 else f'-{number}'}{suffix}"
+            try:
+                _claim(Path(tmp), path)
+                return path
+            except FileExistsError:
+                number += 1
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _claim(tmp: Path, path: Path) -> None:
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (FAT, some network shares): claim the name, then move in
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        os.replace(tmp, path)
+
+
 def make_ref(
     artifact_id: str,
     data: bytes,
@@ -312,4 +346,5 @@ __all__ = [
     "artifact_id_of",
     "is_artifact_ref",
     "write_atomic",
+    "write_new",
 ]

@@ -283,7 +283,7 @@ class Settings:
     )
     store_dir: str | None = setting(
         env="ABSTRACTVISION_STORE_DIR",
-        help="Folder of the content-addressed asset store (default ~/.abstractvision/assets).",
+        help="Folder of the content-addressed asset store hosts use (default ~/.abstractvision/assets).",
     )
     model_capabilities_path: str | None = setting(
         env="ABSTRACTVISION_MODEL_CAPABILITIES_PATH", help="A capability registry JSON file to use instead of ours."

@@ -77,11 +77,43 @@ class ImageInfo:
     mode: str
 
 
+class InspectedImage(bytes):
+    """Image bytes that :func:`inspect_image` has decoded once, carrying what it found in ``info``.
+
+    Why a bytes subclass: the facts travel with the bytes through every ``dataclasses.replace`` of a
+    request and every backend hook, so nothing decodes the same input twice, and code that only
+    wants bytes (a file write, a multipart part, equality) sees plain bytes. Made by
+    :func:`inspected_image`; the manager hands backends requests whose image fields are these.
+    """
+
+    info: ImageInfo
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles (a process pool, a Ray replica) keep the facts
+        return _rebuild_inspected, (bytes(self), self.info)
+
+
+def _rebuild_inspected(data: bytes, info: ImageInfo) -> InspectedImage:
+    image = InspectedImage(data)
+    image.info = info
+    return image
+
+
+def inspected_image(data: Any, field: str = "image") -> InspectedImage:
+    """``data`` as an :class:`InspectedImage`: decoded (and checked) now unless it already is one."""
+    if isinstance(data, InspectedImage):
+        return data
+    return _rebuild_inspected(data, inspect_image(data, field))
+
+
 def inspect_image(data: Any, field: str = "image", max_pixels: int = MAX_INPUT_PIXELS) -> ImageInfo:
     """Check that ``data`` is a decodable image within the pixel limit; raise naming ``field``.
 
     Why decode fully: a truncated file passes a header check and then fails deep inside an engine.
+    An :class:`InspectedImage` was decoded already: only its pixel count is checked again.
     """
+    if isinstance(data, InspectedImage):
+        _check_pixels(data.info.width, data.info.height, field, max_pixels)
+        return data.info
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InvalidRequestError(
             f"{field} must be encoded image bytes (PNG/JPEG/WEBP), got {type(data).__name__}", field=field
@@ -99,12 +131,7 @@ def inspect_image(data: Any, field: str = "image", max_pixels: int = MAX_INPUT_P
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
-            if width * height > max_pixels:
-                raise InvalidRequestError(
-                    f"{field} is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}; "
-                    "resize it first",
-                    field=field,
-                )
+            _check_pixels(width, height, field, max_pixels)
             mode = img.mode
             img.load()
     except InvalidRequestError:
@@ -112,6 +139,14 @@ def inspect_image(data: Any, field: str = "image", max_pixels: int = MAX_INPUT_P
     except Exception as exc:  # Pillow raises many types for corrupt data
         raise InvalidRequestError(f"{field} could not be decoded as an image: {exc}", field=field) from None
     return ImageInfo(width=width, height=height, mime_type=mime, mode=mode)
+
+
+def _check_pixels(width: int, height: int, field: str, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise InvalidRequestError(
+            f"{field} is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}; resize it first",
+            field=field,
+        )
 
 
 def decode_image(data: bytes, mode: str | None = "RGB"):
@@ -212,6 +247,7 @@ def read_input_bytes(value: Any, field: str) -> bytes:
 
 __all__ = [
     "ImageInfo",
+    "InspectedImage",
     "MAX_INPUT_PIXELS",
     "PNG_METADATA_KEY",
     "decode_image",
@@ -219,6 +255,7 @@ __all__ = [
     "encode_png",
     "extension_for",
     "inspect_image",
+    "inspected_image",
     "media_type_of",
     "read_input_bytes",
     "read_png_metadata",

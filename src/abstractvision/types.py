@@ -22,7 +22,17 @@ TASKS: tuple[str, ...] = (
     "multi_view_image",
 )
 
+#: The tasks that make still images (one Images endpoint family, one local image pipeline).
+IMAGE_TASKS: tuple[str, ...] = ("text_to_image", "image_to_image")
+
+#: The tasks that make videos.
+VIDEO_TASKS: tuple[str, ...] = ("text_to_video", "image_to_video")
+
 DEFAULT_ANGLES: tuple[str, ...] = ("front", "three_quarter", "side", "back")
+
+#: Seeds every engine keeps distinct (an unsigned 32-bit integer): the range a backend accepts
+#: unless its capabilities declare its engine's own (``VisionBackendCapabilities.max_seed``).
+DEFAULT_MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -125,7 +135,8 @@ class GeneratedAsset:
 class VisionBackendCapabilities:
     """What a backend can do, stated honestly; the manager gates requests on it.
 
-    ``None`` limits mean "no limit known to the backend".
+    ``None`` limits mean "no limit known to the backend". ``max_seed``: the largest seed the
+    engine takes without wrapping it onto another (seeds run from 0); a request above it is refused.
     """
 
     supported_tasks: tuple[str, ...] = ()
@@ -135,6 +146,7 @@ class VisionBackendCapabilities:
     max_height: int | None = None
     max_fps: int | None = None
     max_frames: int | None = None
+    max_seed: int = DEFAULT_MAX_SEED
 
 
 @dataclass(frozen=True)
@@ -183,7 +195,9 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 __all__ = [
     "DEFAULT_ANGLES",
+    "DEFAULT_MAX_SEED",
     "GeneratedAsset",
+    "IMAGE_TASKS",
     "ImageEditRequest",
     "ImageGenerationRequest",
     "ImageToVideoRequest",
@@ -195,6 +209,7 @@ __all__ = [
     "ProviderModelInfo",
     "TASKS",
     "Task",
+    "VIDEO_TASKS",
     "VideoGenerationRequest",
     "VisionBackendCapabilities",
 ]

@@ -8,14 +8,14 @@ backends' ``normalize_*`` hooks.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
 from .errors import CapabilityNotSupportedError, InvalidRequestError
-from .types import VisionBackendCapabilities
-
-MAX_SEED = 2**32 - 1
+from .types import DEFAULT_MAX_SEED, VisionBackendCapabilities
 
 #: Largest value of an integer field (width, steps, ...) whose backend states no limit: a C ``int``,
 #: what engines take these as. Model limits are the backends' business (``normalize_*`` hooks).
@@ -28,6 +28,9 @@ MAX_BATCH_ITEMS = 1000
 #: OpenAI documents, and it keeps a prompt one command-line argument for sd-cli: Linux caps a
 #: single argument at 128 KiB, and 32,000 characters are at most 128,000 bytes of UTF-8.
 MAX_PROMPT_CHARS = 32_000
+
+#: Request fields that carry an input image, in the order they are checked.
+_IMAGE_FIELDS = ("image", "mask", "control_image", "reference_image")
 
 #: Requests that need a prompt; image_to_video and upscaling may run without one.
 _PROMPT_REQUIRED = {"text_to_image", "image_to_image", "text_to_video", "multi_view_image"}
@@ -61,11 +64,18 @@ def check_text(field: str, value: Any, required: bool) -> None:
         raise _fail(field, "must not be empty")
     if len(value) > MAX_PROMPT_CHARS:
         raise _fail(field, f"is {len(value)} characters long, over the limit of {MAX_PROMPT_CHARS}")
+    check_c_text(field, value)
+
+
+def check_c_text(field: str, value: str) -> None:
+    """Refuse text no engine can carry: engines hand text to C as NUL-terminated UTF-8, so a NUL
+    would end it early (a command line cannot hold one at all), and a lone surrogate (text that was
+    decoded wrongly) cannot be encoded, for an engine or an HTTP body."""
     if "\x00" in value:
         raise _fail(field, f"must not contain NUL characters (one at index {value.index(chr(0))})")
     try:
         value.encode("utf-8")
-    except UnicodeEncodeError as exc:  # a lone surrogate: no engine or HTTP body can carry it
+    except UnicodeEncodeError as exc:
         raise _fail(
             field, f"is not valid Unicode text: a lone surrogate at index {exc.start} (was it decoded as UTF-8?)"
         ) from None
@@ -101,13 +111,46 @@ def check_number(field: str, value: Any, minimum: float | None = None, maximum: 
         raise _fail(field, f"must be <= {maximum}, got {_shown(value)}")
 
 
-def check_seed(field: str, value: Any) -> None:
+def check_seed(field: str, value: Any, maximum: int = DEFAULT_MAX_SEED) -> None:
+    """Seeds run from 0 to the engine's ``maximum``: above it an engine wraps the seed onto another
+    one (or, below 0, picks a random one), so the recorded seed would not reproduce the result."""
     if value is None:
         return
     if not _is_int(value):
-        raise _fail(field, f"must be an integer in 0..{MAX_SEED}, got {type(value).__name__} {_shown(value)}")
-    if not 0 <= value <= MAX_SEED:
-        raise _fail(field, f"must be in 0..{MAX_SEED}, got {_shown(value)}")
+        raise _fail(field, f"must be an integer in 0..{maximum}, got {type(value).__name__} {_shown(value)}")
+    if not 0 <= value <= maximum:
+        raise _fail(field, f"must be in 0..{maximum} (this backend's seed range), got {_shown(value)}")
+
+
+def random_seed(maximum: int = DEFAULT_MAX_SEED) -> int:
+    """The seed a backend picks when the request has none (then recorded, so the result reproduces)."""
+    return secrets.randbelow(maximum + 1)
+
+
+def check_size_step(
+    field: str,
+    value: int,
+    step: int,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    *,
+    label: str | None = None,
+    subject: str = "this model",
+) -> None:
+    """Refuse a size that is not a multiple of ``step`` within ``minimum..maximum``, offering the
+    nearest valid sizes (what a model's latent grid takes)."""
+    low = -(-(minimum or step) // step) * step  # the smallest valid size
+    high = maximum // step * step if maximum is not None else None
+    if value % step == 0 and low <= value and (high is None or value <= high):
+        return
+    candidates = {value // step * step, -(-value // step) * step}
+    nearest = sorted({min(max(size, low), high) if high is not None else max(size, low) for size in candidates})
+    span = f" from {low} to {high}" if high is not None else (f" from {low}" if minimum else "")
+    raise InvalidRequestError(
+        f"{label or field}: {value} is not a size {subject} can take (a multiple of {step}{span}); "
+        f"nearest valid: {' or '.join(map(str, nearest))}",
+        field=field,
+    )
 
 
 def check_extra(value: Any) -> None:
@@ -123,14 +166,14 @@ def check_extra(value: Any) -> None:
 
 
 def check_image(field: str, value: Any, required: bool):
-    """Decode-check an image field; return its :class:`~abstractvision.media.ImageInfo` or None."""
+    """Decode-check an image field: the :class:`~abstractvision.media.InspectedImage` for it, or None."""
     if value is None:
         if required:
             raise _fail(field, "is required (image bytes or a file path)")
         return None
-    from .media import inspect_image
+    from .media import inspected_image
 
-    return inspect_image(value, field=field)
+    return inspected_image(value, field=field)
 
 
 def check_angles(value: Any) -> None:
@@ -140,8 +183,12 @@ def check_angles(value: Any) -> None:
         check_text("angles", angle, required=True)
 
 
-def validate_request(task: str, request: Any, caps: VisionBackendCapabilities) -> None:
-    """Check every field ``request`` has against generic rules and the backend's limits."""
+def validate_request(task: str, request: Any, caps: VisionBackendCapabilities) -> Any:
+    """Check every field ``request`` has against generic rules and the backend's limits.
+
+    Returns ``request`` with its image fields as :class:`~abstractvision.media.InspectedImage`: each
+    input is decoded here, once, and backends read its size and mode from it instead of decoding again.
+    """
     has = request.__dataclass_fields__
     check_text("prompt", getattr(request, "prompt", None), required=task in _PROMPT_REQUIRED)
     check_text("negative_prompt", getattr(request, "negative_prompt", None), required=False)
@@ -155,7 +202,7 @@ def validate_request(task: str, request: Any, caps: VisionBackendCapabilities) -
         check_positive_int("steps", request.steps)
     if "guidance_scale" in has:
         check_number("guidance_scale", request.guidance_scale, minimum=0)
-    check_seed("seed", request.seed)
+    check_seed("seed", request.seed, caps.max_seed)
     check_extra(request.extra)
     if task == "image_upscale":
         check_number("scale", request.scale, minimum=1, maximum=16)
@@ -164,24 +211,27 @@ def validate_request(task: str, request: Any, caps: VisionBackendCapabilities) -
                 raise _fail("resolution", "must be a (width, height) pair")
             check_positive_int("resolution", request.resolution[0], caps.max_width)
             check_positive_int("resolution", request.resolution[1], caps.max_height)
-    if "image" in has:
-        info = check_image("image", request.image, required=True)
-        if "mask" in has and request.mask is not None:
-            mask = check_image("mask", request.mask, required=False)
-            if (mask.width, mask.height) != (info.width, info.height):
-                raise _fail(
-                    "mask",
-                    f"is {mask.width}x{mask.height} but the image is {info.width}x{info.height}; "
-                    "they must be the same size",
-                )
     if "control_image" in has:
-        check_image("control_image", request.control_image, required=False)
         check_number("control_strength", request.control_strength, minimum=0, maximum=2)
         if request.control_strength is not None and request.control_image is None:
             raise _fail("control_strength", "was given without a control_image")
     if "reference_image" in has:
-        check_image("reference_image", request.reference_image, required=False)
         check_angles(request.angles)
+    return _with_inspected_images(request, has)
+
+
+def _with_inspected_images(request: Any, has: Any) -> Any:
+    """Decode-check each image field (the last checks: the costly ones) and carry what was found."""
+    images = {name: check_image(name, getattr(request, name), name == "image") for name in _IMAGE_FIELDS if name in has}
+    images = {name: image for name, image in images.items() if image is not None}
+    mask, image = images.get("mask"), images.get("image")
+    if mask is not None and (mask.info.width, mask.info.height) != (image.info.width, image.info.height):
+        raise _fail(
+            "mask",
+            f"is {mask.info.width}x{mask.info.height} but the image is {image.info.width}x{image.info.height}; "
+            "they must be the same size",
+        )
+    return dataclasses.replace(request, **images) if images else request
 
 
 def gate_capabilities(task: str, request: Any, caps: VisionBackendCapabilities, backend_name: str) -> None:
@@ -197,13 +247,13 @@ def gate_capabilities(task: str, request: Any, caps: VisionBackendCapabilities, 
         raise CapabilityNotSupportedError(f"the {backend_name} backend does not support control images")
 
 
-def plan_seeds(count: Any, seeds: Any, base_seed: int | None) -> list[int | None]:
+def plan_seeds(count: Any, seeds: Any, base_seed: int | None, max_seed: int = DEFAULT_MAX_SEED) -> list[int | None]:
     """Per-item seeds of a batch: explicit ``seeds`` decide the count, else ``count`` items
-    seeded ``base_seed, base_seed+1, ...`` (or all chosen by the backend when no seed is set).
-    At most :data:`MAX_BATCH_ITEMS` either way.
+    seeded ``base_seed, base_seed+1, ...`` (wrapping past ``max_seed`` to 0), or all chosen by the
+    backend when no seed is set. At most :data:`MAX_BATCH_ITEMS` either way.
     """
     check_positive_int("count", count, MAX_BATCH_ITEMS)
-    check_seed("seed", base_seed)
+    check_seed("seed", base_seed, max_seed)
     if seeds is not None:
         if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):
             raise _fail("seeds", "must be a non-empty list of integers")
@@ -214,7 +264,7 @@ def plan_seeds(count: Any, seeds: Any, base_seed: int | None) -> list[int | None
         if not 1 <= size <= MAX_BATCH_ITEMS:
             raise _fail("seeds", f"must be a list of 1 to {MAX_BATCH_ITEMS} integers, got {size} items")
         for seed in seeds:
-            check_seed("seeds", seed)
+            check_seed("seeds", seed, max_seed)
         if count is not None and count not in (1, size):
             raise _fail("count", f"is {count} but {size} seeds were given; pass one or the other")
         return list(seeds)
@@ -222,15 +272,18 @@ def plan_seeds(count: Any, seeds: Any, base_seed: int | None) -> list[int | None
         count = 1
     if base_seed is None:
         return [None] * count
-    return [(base_seed + i) % (MAX_SEED + 1) for i in range(count)]
+    return [(base_seed + i) % (max_seed + 1) for i in range(count)]
 
 
 __all__ = [
     "MAX_BATCH_ITEMS",
     "MAX_INT",
     "MAX_PROMPT_CHARS",
-    "MAX_SEED",
+    "check_c_text",
+    "check_seed",
+    "check_size_step",
     "gate_capabilities",
     "plan_seeds",
+    "random_seed",
     "validate_request",
 ]

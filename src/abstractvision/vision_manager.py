@@ -6,8 +6,11 @@ The manager knows no engine. For every call it:
    reading image inputs given as bytes, file paths or artifact refs;
 2. rejects bad input (:mod:`abstractvision.validation`) and tasks or options the backend or the
    registry model cannot do, before any backend work;
-3. lets the backend normalize the request (model defaults and limits), then runs it through the
-   backend's ``*_with_progress`` hook with a :class:`~abstractvision.progress.ProgressReporter`;
+3. lets the backend normalize the request (model defaults and limits), once, then runs the
+   normalized request through the backend's ``*_with_progress`` hook with a
+   :class:`~abstractvision.progress.ProgressReporter`. Each input image is decoded once, while
+   validating, and travels as an :class:`~abstractvision.media.InspectedImage` carrying its size and
+   mode, so neither the backend's hooks nor its run decode it again;
 4. stamps provenance into the asset's metadata (and into PNG files), strips anything secret,
    and stores it when a store is configured (returning the artifact ref instead of the asset).
 
@@ -17,9 +20,11 @@ It holds no per-call state, so one manager may be shared by threads.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from .artifacts import MediaStore, is_artifact_ref
@@ -41,6 +46,34 @@ def scrub_secrets(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [scrub_secrets(v) for v in value]
     return value
+
+
+def _async_twin(method: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """The ``a``-prefixed twin of a task method: it runs ``method`` itself (its signature, defaults
+    and checks) with ``_run``/``_run_batch`` routed to the backend's async path, so the sync and
+    async forms cannot drift apart."""
+
+    @functools.wraps(method)
+    async def twin(self: VisionManager, *args: Any, **kwargs: Any) -> Any:
+        return await method(_AsyncRoute(self), *args, **kwargs)
+
+    twin.__name__ = f"a{method.__name__}"
+    twin.__qualname__ = f"{method.__qualname__.rpartition('.')[0]}.{twin.__name__}"
+    twin.__doc__ = f"Async :meth:`{method.__name__}` (the backend's ``arun``: native async for HTTP)."
+    return twin
+
+
+class _AsyncRoute:
+    """A manager as its task methods see it from an async twin: running returns an awaitable."""
+
+    def __init__(self, manager: VisionManager):
+        self._manager = manager
+
+    def _run(self, *args: Any) -> Coroutine[Any, Any, Any]:
+        return self._manager._arun(*args)
+
+    def _run_batch(self, *args: Any) -> Coroutine[Any, Any, Any]:
+        return self._manager._arun_batch(*args)
 
 
 class VisionManager:
@@ -207,80 +240,18 @@ class VisionManager:
         fields = {"prompt": prompt, "reference_image": reference_image, **params}
         return self._run_batch("multi_view_image", fields, count, seeds)
 
-    # ---- async twins --------------------------------------------------------------------------
-    async def agenerate_image(
-        self,
-        prompt: str,
-        *,
-        on_progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-        **params: Any,
-    ) -> Any:
-        return await self._arun("text_to_image", {"prompt": prompt, **params}, on_progress, cancel)
-
-    async def aedit_image(
-        self,
-        prompt: str,
-        image: Any,
-        *,
-        mask: Any = None,
-        on_progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-        **params: Any,
-    ) -> Any:
-        fields = {"prompt": prompt, "image": image, "mask": mask, **params}
-        return await self._arun("image_to_image", fields, on_progress, cancel)
-
-    async def agenerate_video(
-        self,
-        prompt: str,
-        *,
-        on_progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-        **params: Any,
-    ) -> Any:
-        return await self._arun("text_to_video", {"prompt": prompt, **params}, on_progress, cancel)
-
-    async def aimage_to_video(
-        self,
-        image: Any,
-        prompt: str | None = None,
-        *,
-        on_progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-        **params: Any,
-    ) -> Any:
-        return await self._arun("image_to_video", {"image": image, "prompt": prompt, **params}, on_progress, cancel)
-
-    async def agenerate_angles(
-        self,
-        prompt: str,
-        *,
-        reference_image: Any = None,
-        on_progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-        **params: Any,
-    ) -> list[Any]:
-        fields = {"prompt": prompt, "reference_image": reference_image, **params}
-        return await self._arun("multi_view_image", fields, on_progress, cancel)
-
-    async def agenerate_image_batch(
-        self, prompt: str, *, count: int | None = None, seeds: Sequence[int] | None = None, **params: Any
-    ) -> list[Any]:
-        return await self._arun_batch("text_to_image", {"prompt": prompt, **params}, count, seeds)
-
-    async def aedit_image_batch(
-        self,
-        prompt: str,
-        image: Any,
-        *,
-        mask: Any = None,
-        count: int | None = None,
-        seeds: Sequence[int] | None = None,
-        **params: Any,
-    ) -> list[Any]:
-        fields = {"prompt": prompt, "image": image, "mask": mask, **params}
-        return await self._arun_batch("image_to_image", fields, count, seeds)
+    # ---- async twins: the same arguments and checks, run on the backend's async path ------------
+    agenerate_image = _async_twin(generate_image)
+    aedit_image = _async_twin(edit_image)
+    agenerate_video = _async_twin(generate_video)
+    aimage_to_video = _async_twin(image_to_video)
+    agenerate_angles = _async_twin(generate_angles)
+    aupscale_image = _async_twin(upscale_image)
+    agenerate_image_batch = _async_twin(generate_image_batch)
+    aedit_image_batch = _async_twin(edit_image_batch)
+    agenerate_video_batch = _async_twin(generate_video_batch)
+    aimage_to_video_batch = _async_twin(image_to_video_batch)
+    agenerate_angles_batch = _async_twin(generate_angles_batch)
 
     # ---- catalog and lifecycle ----------------------------------------------------------------
     def list_provider_models(self, task: str | None = None) -> list[ProviderModelInfo]:
@@ -371,7 +342,7 @@ class VisionManager:
             raise InvalidRequestError("cancel: must be a threading.Event (or have is_set())", field="cancel")
         request = self._build_request(task, fields)
         caps = backend.get_capabilities()
-        validate_request(task, request, caps)
+        request = validate_request(task, request, caps)  # image fields now carry their decoded facts
         if self.model_id and task != UPSCALE_TASK:
             self.registry.require_support(self.model_id, task)
         gate_capabilities(task, request, caps, backend.name)
@@ -410,33 +381,31 @@ class VisionManager:
 
     def _prepare_batch(self, task: str, fields: dict[str, Any], count: Any, seeds: Any):
         on_progress, cancel = fields.pop("on_progress", None), fields.pop("cancel", None)
-        plan = plan_seeds(count, seeds, fields.get("seed"))
+        max_seed = self._require_backend().get_capabilities().max_seed
+        plan = plan_seeds(count, seeds, fields.get("seed"), max_seed)
         request, reporter = self._prepare(task, fields, on_progress, cancel)
         requests = [dataclasses.replace(request, seed=seed) for seed in plan]
-        return requests, reporter
+        return requests, reporter, time.perf_counter()
 
-    def _keep_partial(self, task: str, exc: BatchGenerationError, started: float) -> None:
-        """Finish (and store) the items a failed batch already made, so none is lost."""
-        exc.results = self._finish(task, exc.results, started)
+    @contextmanager
+    def _keeping_partial(self, task: str, started: float) -> Iterator[None]:
+        """On a failed batch, finish (and store) the items it already made, so none is lost."""
+        try:
+            yield
+        except BatchGenerationError as exc:
+            exc.results = self._finish(task, exc.results, started)
+            raise
 
     def _run_batch(self, task: str, fields: dict[str, Any], count: Any, seeds: Any) -> list[Any]:
-        requests, reporter = self._prepare_batch(task, fields, count, seeds)
-        started = time.perf_counter()
-        try:
+        requests, reporter, started = self._prepare_batch(task, fields, count, seeds)
+        with self._keeping_partial(task, started):
             results = self.backend.run_batch(task, requests, reporter)
-        except BatchGenerationError as exc:
-            self._keep_partial(task, exc, started)
-            raise
         return self._finish(task, results, started)
 
     async def _arun_batch(self, task: str, fields: dict[str, Any], count: Any, seeds: Any) -> list[Any]:
-        requests, reporter = self._prepare_batch(task, fields, count, seeds)
-        started = time.perf_counter()
-        try:
+        requests, reporter, started = self._prepare_batch(task, fields, count, seeds)
+        with self._keeping_partial(task, started):
             results = await self.backend.arun_batch(task, requests, reporter)
-        except BatchGenerationError as exc:
-            self._keep_partial(task, exc, started)
-            raise
         return self._finish(task, results, started)
 
 

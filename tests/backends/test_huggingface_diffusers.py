@@ -116,6 +116,32 @@ def test_image_to_image_and_inpainting_share_the_loaded_weights(tiny_diffusers_b
     assert pipes["inpaint"].vae is pipes["text_to_image"].vae
 
 
+@pytest.mark.timeout(120)
+def test_an_edit_decodes_its_input_once_to_check_it_and_once_for_the_pipeline(tiny_diffusers_backend, pil_decodes):
+    image, mask = make_png(64, 64, color=(10, 200, 30)), make_png(64, 64, mode="L")
+    VisionManager(backend=tiny_diffusers_backend).edit_image("a dog", image, mask=mask, seed=3, steps=2)
+    # one decode each while the manager validates, and one each into the pixels the pipeline takes
+    assert (pil_decodes.count(image), pil_decodes.count(mask)) == (2, 2)
+
+
+@pytest.mark.timeout(120)
+def test_the_largest_seed_runs_and_is_recorded_and_one_more_is_refused(tiny_diffusers_backend):
+    manager = VisionManager(backend=tiny_diffusers_backend)
+    top = tiny_diffusers_backend.get_capabilities().max_seed
+    assert manager.generate_image("a cat", seed=top, **SMALL).metadata["seed"] == top
+    with pytest.raises(InvalidRequestError) as info:
+        manager.generate_image("a cat", seed=top + 1, **SMALL)
+    assert info.value.field == "seed" and f"0..{top}" in str(info.value)
+
+
+def test_why_seeds_stop_at_32_bits_torch_cpu_generator_wraps_a_larger_one():
+    """The engine fact behind the Diffusers max_seed: torch's CPU generator keeps a seed's low 32 bits."""
+    import torch
+
+    low, high = torch.Generator("cpu").manual_seed(7), torch.Generator("cpu").manual_seed(7 + 2**32)
+    assert torch.equal(torch.randn(8, generator=low), torch.randn(8, generator=high))
+
+
 def test_image_to_image_is_reproducible_for_a_seed(tiny_diffusers_backend, png_bytes):
     manager = VisionManager(backend=tiny_diffusers_backend)
     first = manager.edit_image("a dog", png_bytes, seed=9, steps=2, strength=1.0)

@@ -202,6 +202,16 @@ def test_openai_catalog_without_hints_keeps_only_image_and_video_families():
     assert len(filter_models(models, None, openai=True)) == 5
 
 
+@pytest.mark.parametrize("model", ["gpt-image-1.5", "chatgpt-image-latest", "dall-e-2", "dall-e-3", "sora-2-pro"])
+def test_the_catalog_and_the_backend_agree_on_what_an_openai_model_does(model, block_network):
+    from abstractvision.backends._openai_catalog import parse_catalog
+
+    [listed] = parse_catalog({"data": [{"id": model}]}, "models", openai=True)
+    video = {"text_to_video_path": "/videos", "image_to_video_path": "/videos"} if model.startswith("sora") else {}
+    config = OpenAICompatibleBackendConfig(base_url="https://api.openai.com/v1", model_id=model, **video)
+    assert OpenAICompatibleVisionBackend(config=config).get_capabilities().supported_tasks == listed.capabilities
+
+
 def test_malformed_catalog_is_a_typed_error(manager, openai_server):
     from abstractvision.errors import InvalidProviderResponseError
     from fixtures.openai_server import Reply

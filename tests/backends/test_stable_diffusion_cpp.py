@@ -32,7 +32,7 @@ from abstractvision.errors import (
     OptionalDependencyMissingError,
     RequestTimeoutError,
 )
-from abstractvision.types import ImageGenerationRequest
+from abstractvision.types import ImageEditRequest, ImageGenerationRequest
 from fixtures.images import make_jpeg, make_png
 
 SMALL = {"width": 64, "height": 64, "steps": 3, "seed": 11}
@@ -206,7 +206,7 @@ def test_no_callbacks_or_internal_keys_leak_into_argv(fake_sd_cli, backend):
         **SMALL,
         extra={"hook": on_progress, "_trace_id": "abc", "nested": {"a": 1}, "items": [1, 2], "none": None},
     )
-    backend.generate_image_with_progress(request, on_progress)
+    backend.generate_image_with_progress(backend.normalize_generate_image_request(request), on_progress)
     argv = fake_sd_cli.last_argv()
     assert all(isinstance(arg, str) for arg in argv)
     joined = " ".join(argv)
@@ -247,6 +247,55 @@ def test_edit_input_in_a_format_sd_cli_cannot_read_is_converted(fake_sd_cli, man
     assert flag_value(fake_sd_cli.last_argv(), "-i").endswith(".png")
     manager.edit_image("x", make_jpeg(64, 64), steps=1, seed=1)
     assert flag_value(fake_sd_cli.last_argv(), "-i").endswith(".jpg")
+
+
+@pytest.mark.timeout(60)
+def test_an_edit_decodes_its_input_and_mask_once(fake_sd_cli, manager, pil_decodes):
+    image, mask = make_png(64, 64), make_png(64, 64, mode="L")
+    manager.edit_image("paint it blue", image, mask=mask, strength=0.4, steps=2, seed=5)
+    # once each, while the manager validates; the backend reads the size it found, and sd-cli (another
+    # process) reads the files itself
+    assert (pil_decodes.count(image), pil_decodes.count(mask)) == (1, 1)
+    assert len(fake_sd_cli.runs()) == 1
+
+
+@pytest.mark.timeout(60)
+def test_a_backend_used_without_a_manager_decodes_an_edit_input_once(fake_sd_cli, backend, pil_decodes):
+    image = make_png(64, 64)
+    asset = backend.edit_image(ImageEditRequest("paint it blue", image, steps=1, seed=5))
+    assert pil_decodes.count(image) == 1  # by normalize_edit_image_request; the run reuses what it found
+    assert (asset.metadata["width"], asset.metadata["height"]) == (64, 64)
+
+
+@pytest.mark.timeout(60)
+def test_an_input_sd_cli_cannot_read_is_decoded_once_more_to_convert_it(fake_sd_cli, manager, pil_decodes):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(buffer, format="WEBP")
+    manager.edit_image("x", buffer.getvalue(), steps=1, seed=1)
+    assert pil_decodes.count(buffer.getvalue()) == 2  # validation, then the WEBP -> PNG sd-cli can read
+
+
+def test_the_largest_seed_is_passed_and_recorded_and_one_more_is_refused(fake_sd_cli, manager, backend):
+    top = backend.get_capabilities().max_seed
+    assert top == 2**32 - 1  # sd.cpp's cpu and std_default RNGs keep a seed's low 32 bits
+    asset = manager.generate_image("a cat", width=64, height=64, steps=1, seed=top)
+    assert asset.metadata["seed"] == top and flag_value(fake_sd_cli.last_argv(), "-s") == str(top)
+    for bad in (top + 1, -1):  # one would wrap onto seed 0, -1 means "random" to sd.cpp
+        with pytest.raises(InvalidRequestError) as info:
+            manager.generate_image("a cat", width=64, height=64, steps=1, seed=bad)
+        assert info.value.field == "seed" and f"0..{top}" in str(info.value)
+    assert len(fake_sd_cli.runs()) == 1
+
+
+def test_progress_forms_take_a_normalized_request(fake_sd_cli, backend):
+    with pytest.raises(InvalidRequestError) as info:
+        backend.generate_image_with_progress(ImageGenerationRequest("a cat", width=64, height=64))
+    assert info.value.field == "seed" and "normalize_" in str(info.value)
+    assert fake_sd_cli.runs() == []
 
 
 def test_seed_is_chosen_and_recorded_when_not_given(fake_sd_cli, manager):

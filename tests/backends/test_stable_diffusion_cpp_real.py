@@ -13,6 +13,7 @@ import pytest
 
 from abstractvision import VisionManager
 from abstractvision.backends.stable_diffusion_cpp import StableDiffusionCppVisionBackend
+from abstractvision.errors import InvalidRequestError
 from fixtures.images import make_png
 
 pytestmark = pytest.mark.slow
@@ -63,6 +64,25 @@ def test_cli_text_to_image_is_pixel_identical_to_direct_sd_cli(cli_manager, sd_c
     assert pixels(asset.data) == pixels(direct)
     assert [(e.phase, e.step) for e in events] == [("start", 0), ("step", 1), ("step", 2), ("end", 2)]
     assert asset.metadata["mode"] == "cli" and asset.metadata["seed"] == 1234
+
+
+@pytest.mark.timeout(300)
+def test_cli_the_largest_seed_runs_and_is_recorded_and_one_more_is_refused(cli_manager):
+    top = cli_manager.backend.get_capabilities().max_seed
+    asset = cli_manager.generate_image(PROMPT, width=64, height=64, steps=1, seed=top)
+    assert asset.metadata["seed"] == top and pixels(asset.data)[1] == (64, 64)
+    with pytest.raises(InvalidRequestError) as info:
+        cli_manager.generate_image(PROMPT, width=64, height=64, steps=1, seed=top + 1)
+    assert info.value.field == "seed" and f"0..{top}" in str(info.value)
+
+
+@pytest.mark.timeout(300)
+def test_why_seeds_stop_at_32_bits_sd_cli_cpu_rng_wraps_a_larger_one(sd_cli_binary, sd15_checkpoint, tmp_path):
+    """The engine fact behind sd.cpp's max_seed: with ``--rng cpu`` seed s and s + 2**32 are the same image."""
+    args = ("-p", PROMPT, "-W", "64", "-H", "64", "--steps", "1", "--rng", "cpu")
+    low = direct_sd_cli(str(sd_cli_binary), str(sd15_checkpoint), tmp_path, *args, "-s", "7")
+    high = direct_sd_cli(str(sd_cli_binary), str(sd15_checkpoint), tmp_path, *args, "-s", str(7 + 2**32))
+    assert pixels(low) == pixels(high)
 
 
 def test_cli_image_to_image_with_mask_is_pixel_identical_to_direct_sd_cli(
@@ -138,7 +158,8 @@ from abstractvision.types import ImageGenerationRequest
 
 checkpoint = sys.argv[1]
 backend = StableDiffusionCppVisionBackend(model=checkpoint, mode="python")
-backend.generate_image_with_progress(ImageGenerationRequest("a", width=64, height=64, steps=1, seed=1), print)
+request = backend.normalize_generate_image_request(ImageGenerationRequest("a", width=64, height=64, steps=1, seed=1))
+backend.generate_image_with_progress(request, print)
 raw = backend._engine._model
 raw.generate_image("a", width=64, height=64, sample_steps=1, seed=1)  # no callback: crashed on 0.4.5
 print("survived")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -40,19 +41,41 @@ def test_t2i_forwards_every_generation_option(invoke, tmp_path):
     assert sent["extra"] == {"quality": "high", "n_images": 2, "style": [1, 2]}
 
 
-def test_without_output_the_result_goes_to_the_asset_store(invoke, tmp_path):
-    result = invoke("t2i", "cat", "--provider", "echo", "-q")
+@pytest.fixture
+def outputs(monkeypatch, tmp_path) -> Path:
+    """The documented default folder, with the user data directory moved into ``tmp_path``."""
+    from platformdirs import user_data_dir
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
+    return Path(user_data_dir("abstractvision")) / "outputs"
+
+
+def test_without_output_results_get_readable_names_in_the_outputs_folder(invoke, outputs, tmp_path):
+    result = invoke("t2i", "A Lighthouse", "at dawn!", "--provider", "echo", "--seed", "1234", "-q")
     assert result.exit_code == 0, result.output
     path = Path(result.stdout.strip())
-    assert path.parent == tmp_path / "store" and path.exists()  # ABSTRACTVISION_STORE_DIR (isolated env)
-    [ref] = LocalAssetStore(tmp_path / "store").list()
-    assert LocalAssetStore(tmp_path / "store").path_for(ref) == path
+    assert path.parent == outputs and re.fullmatch(r"\d{8}-\d{6}_a-lighthouse-at-dawn_s1234\.png", path.name)
+    assert read_png_metadata(path.read_bytes())["seed"] == 1234
+    assert not (tmp_path / "store").exists()  # the content-addressed store is the hosts' (and the fallback)
 
 
-def test_json_for_store_results_carries_the_artifact_ref(invoke):
-    [asset] = _assets(invoke("t2i", "cat", "--provider", "echo", "--json"))
-    assert asset["artifact"]["$artifact"] in asset["path"]
-    assert asset["mime_type"] == "image/png" and asset["size_bytes"] == Path(asset["path"]).stat().st_size
+def test_default_names_omit_a_missing_seed_and_never_overwrite(invoke, outputs):
+    assets = _assets(invoke("t2i", "Café à l'aube — 灯台", "--provider", "echo", "--count", "3", "--json", "-q"))
+    names = [Path(asset["path"]).name for asset in assets]
+    stem = names[0].removesuffix(".png")
+    assert re.fullmatch(r"\d{8}-\d{6}_cafe-a-l-aube", stem)  # no seed recorded: no _s part
+    assert names == [f"{stem}.png", f"{stem}-2.png", f"{stem}-3.png"]
+    assert all(Path(asset["path"]).parent == outputs and "artifact" not in asset for asset in assets)
+
+
+def test_an_unusable_outputs_folder_fails_before_generation(invoke, monkeypatch, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data directory would be")
+    monkeypatch.setenv("XDG_DATA_HOME", str(blocker))
+    EchoBackend.calls.clear()
+    result = invoke("t2i", "cat", "--provider", "echo")
+    assert result.exit_code == 1 and "output: cannot create the folder" in result.stderr
+    assert EchoBackend.calls == [] and "Traceback" not in result.output
 
 
 def test_output_directory_gets_one_file_per_seed(invoke, tmp_path):

@@ -271,6 +271,7 @@ def test_the_environment_backend_is_used_until_switched(cli_env):
     term.send("/config\n")
     assert re.search(r"provider\s*│\s*echo\s*│\s*env ABSTRACTVISION_PROVIDER", term.expect(PROMPT))
     term.send("cat -q\n")
-    assert cli_env["ABSTRACTVISION_STORE_DIR"] in term.expect(PROMPT)  # generated on the env's backend
+    outputs = str(Path(cli_env["XDG_DATA_HOME"]) / "abstractvision" / "outputs")
+    assert outputs in term.expect(PROMPT)  # generated on the env's backend, into the default outputs folder
     term.send("\x04")  # Ctrl-D leaves like /exit
     assert term.wait() == 0

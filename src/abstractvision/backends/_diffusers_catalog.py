@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..types import ProviderModelInfo
+from ..types import IMAGE_TASKS, ProviderModelInfo
 from . import optional_dependency
 
 #: Pipeline families whose text-to-image pipeline also serves image-to-image and inpainting through
@@ -50,7 +50,7 @@ def tasks_for_pipeline_class(class_name: str) -> tuple[str, ...]:
     if "Img2Img" in class_name or "Image2Image" in class_name or "Inpaint" in class_name:
         return ("image_to_image",)
     if class_name in _EDITABLE_FAMILIES:
-        return ("text_to_image", "image_to_image")
+        return IMAGE_TASKS
     return ("text_to_image",)
 
 

@@ -4,7 +4,9 @@ Why the shape: the request logic of a backend is written once, as a generator th
 :class:`HttpCall` (send this) and :class:`Wait` (sleep this long) and receives the
 :class:`HttpResponse`; :meth:`HttpTransport.drive` runs it with ``httpx.Client`` and
 :meth:`HttpTransport.adrive` with ``httpx.AsyncClient``. Only sending and sleeping differ between
-sync and async, so only they are written twice.
+sync and async: the request logic and the transport's own (retries, exchanges, waits) are plans
+of I/O steps (:class:`_Attempt`, :class:`_Pause`) written once, and only making a step is
+written twice.
 
 Policies held here, whatever the server does:
 
@@ -324,35 +326,25 @@ class HttpTransport:
     # ---- retries: the decision is shared, only sending and sleeping differ ---------------------
     def send(self, call: HttpCall, exchange: Exchange | None = None) -> HttpResponse:
         """Send ``call`` with retries, within ``exchange`` (a new one when not given)."""
-        exchange = exchange if exchange is not None else Exchange(self.timeout_s)
-        attempt = 0
-        while True:
-            try:
-                response, failure = self._exchange(call, exchange), None
-            except Exception as exc:
-                if not _is_transport_failure(exc):
-                    raise
-                response, failure = None, exc
-            delay = self._next_delay(call, attempt, response, failure, exchange)
-            if delay is None:
-                return response  # type: ignore[return-value]
-            pause(delay, exchange.reporter)
-            attempt += 1
+        steps = _Steps(self._retrying(call, exchange if exchange is not None else Exchange(self.timeout_s)))
+        for io in steps:
+            steps.settle(self._perform, io)
+        return steps.value
 
-    async def asend(self, call: HttpCall, exchange: Exchange | None = None) -> HttpResponse:
-        exchange = exchange if exchange is not None else Exchange(self.timeout_s)
+    def _retrying(self, call: HttpCall, exchange: Exchange) -> Plan:
+        """One request and its retries, as the I/O steps to make (each driver makes them its way)."""
         attempt = 0
         while True:
             try:
-                response, failure = await exchange.run(self._aattempt(call, exchange)), None
+                response, failure = (yield _Attempt(call, exchange)), None
             except Exception as exc:
                 if not _is_transport_failure(exc):
                     raise
                 response, failure = None, exc
             delay = self._next_delay(call, attempt, response, failure, exchange)
             if delay is None:
-                return response  # type: ignore[return-value]
-            await apause(delay, exchange.reporter)
+                return response
+            yield _Pause(delay, exchange.reporter)
             attempt += 1
 
     def _next_delay(
@@ -426,33 +418,27 @@ class HttpTransport:
             f"could not reach {redact_url(call.url)}{tries}: {detail}; check base_url and the server"
         )
 
-    # ---- drivers ----------------------------------------------------------------------------------
+    # ---- drivers: the plan is written once; only making its I/O steps differs ----------------------
     def drive(self, operation: Operation, reporter: ProgressReporter | None = None) -> Any:
         """Run a request generator synchronously; failures are thrown back into it.
 
         ``reporter``'s cancel event is observed while sending, reading and waiting.
         """
-        outcome: HttpResponse | None = None
-        failure: BaseException | None = None
-        exchange: Exchange | None = None
-        while True:
-            try:
-                step = operation.throw(failure) if failure is not None else operation.send(outcome)
-            except StopIteration as stop:
-                return stop.value
-            outcome, failure = None, None
-            try:
-                if isinstance(step, Wait):
-                    pause(step.seconds, reporter)
-                else:
-                    if exchange is None or not step.continues:
-                        exchange = Exchange(self.timeout_s, reporter)
-                    outcome = self.send(step, exchange)
-            except AbstractVisionError as exc:
-                failure = exc
+        steps = _Steps(self._operating(operation, reporter))
+        for io in steps:
+            steps.settle(self._perform, io)
+        return steps.value
 
     async def adrive(self, operation: Operation, reporter: ProgressReporter | None = None) -> Any:
         """:meth:`drive` on the event loop, with ``httpx.AsyncClient``."""
+        steps = _Steps(self._operating(operation, reporter))
+        for io in steps:
+            await steps.asettle(self._aperform, io)
+        return steps.value
+
+    def _operating(self, operation: Operation, reporter: ProgressReporter | None) -> Plan:
+        """A backend's request generator as I/O steps: its calls (with retries, one exchange per
+        call not marked ``continues``) and its waits; a library error goes back into it."""
         outcome: HttpResponse | None = None
         failure: BaseException | None = None
         exchange: Exchange | None = None
@@ -464,13 +450,78 @@ class HttpTransport:
             outcome, failure = None, None
             try:
                 if isinstance(step, Wait):
-                    await apause(step.seconds, reporter)
+                    yield _Pause(step.seconds, reporter)
                 else:
                     if exchange is None or not step.continues:
                         exchange = Exchange(self.timeout_s, reporter)
-                    outcome = await self.asend(step, exchange)
+                    outcome = yield from self._retrying(step, exchange)
             except AbstractVisionError as exc:
                 failure = exc
+
+    def _perform(self, io: _Attempt | _Pause) -> HttpResponse | None:
+        if isinstance(io, _Pause):
+            return pause(io.seconds, io.reporter)
+        return self._exchange(io.call, io.exchange)
+
+    async def _aperform(self, io: _Attempt | _Pause) -> HttpResponse | None:
+        if isinstance(io, _Pause):
+            return await apause(io.seconds, io.reporter)
+        return await io.exchange.run(self._aattempt(io.call, io.exchange))
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """I/O step: send ``call`` once, within ``exchange``."""
+
+    call: HttpCall
+    exchange: Exchange
+
+
+@dataclass(slots=True)
+class _Pause:
+    """I/O step: sleep, watching ``reporter``'s cancel event."""
+
+    seconds: float
+    reporter: ProgressReporter | None
+
+
+#: A plan: I/O steps out, each one's result (or its exception, thrown in) back, the answer returned.
+Plan = Generator[_Attempt | _Pause, Any, Any]
+
+
+class _Steps:
+    """Iterates a plan's I/O steps, feeding each one's outcome back: the loop both drivers share."""
+
+    __slots__ = ("_plan", "_result", "_error", "value")
+
+    def __init__(self, plan: Plan):
+        self._plan = plan
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self.value: Any = None
+
+    def __iter__(self) -> _Steps:
+        return self
+
+    def __next__(self) -> _Attempt | _Pause:
+        error, self._error = self._error, None
+        try:
+            return self._plan.throw(error) if error is not None else self._plan.send(self._result)
+        except StopIteration as stop:
+            self.value = stop.value
+            raise StopIteration from None
+
+    def settle(self, perform: Callable[[Any], Any], io: _Attempt | _Pause) -> None:
+        try:
+            self._result = perform(io)
+        except Exception as exc:  # thrown into the plan, which decides (retry, hand to the operation, raise)
+            self._error = exc
+
+    async def asettle(self, perform: Callable[[Any], Any], io: _Attempt | _Pause) -> None:
+        try:
+            self._result = await perform(io)
+        except Exception as exc:
+            self._error = exc
 
 
 __all__ = [

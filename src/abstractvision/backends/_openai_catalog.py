@@ -11,33 +11,24 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidProviderResponseError
-from ..types import TASKS, ProviderModelInfo
-
-_IMAGE_TASKS = ("text_to_image", "image_to_image")
-_VIDEO_TASKS = ("text_to_video", "image_to_video")
+from ..types import IMAGE_TASKS, TASKS, VIDEO_TASKS, ProviderModelInfo
+from ._openai_shapes import known_family
 
 #: Hint words (normalized) -> the tasks they advertise.
 _HINTS: dict[str, tuple[str, ...]] = {
     **{task: (task,) for task in TASKS},
-    "image": _IMAGE_TASKS,
-    "images": _IMAGE_TASKS,
+    "image": IMAGE_TASKS,
+    "images": IMAGE_TASKS,
     "image_generation": ("text_to_image",),
     "image_edit": ("image_to_image",),
     "image_editing": ("image_to_image",),
     "txt2img": ("text_to_image",),
     "img2img": ("image_to_image",),
-    "video": _VIDEO_TASKS,
+    "video": VIDEO_TASKS,
     "video_generation": ("text_to_video",),
     "txt2vid": ("text_to_video",),
     "img2vid": ("image_to_video",),
 }
-
-#: Model id prefixes of OpenAI's image and video families.
-_OPENAI_FAMILIES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    (("gpt-image", "chatgpt-image", "dall-e-2"), _IMAGE_TASKS),
-    (("dall-e-3",), ("text_to_image",)),
-    (("sora",), _VIDEO_TASKS),
-)
 
 _HINT_KEYS = ("capabilities", "tasks", "modalities", "output_modalities", "task", "type")
 
@@ -61,10 +52,8 @@ def model_tasks(entry: dict[str, Any], openai: bool) -> tuple[str, ...]:
     for word in _hint_words(entry):
         tasks += [t for t in _HINTS.get(word, ()) if t not in tasks]
     if not tasks and openai:
-        model = str(entry.get("id", "")).lower()
-        for prefixes, family_tasks in _OPENAI_FAMILIES:
-            if model.startswith(prefixes):
-                return family_tasks
+        family = known_family(str(entry.get("id", "")))
+        return family.tasks if family is not None else ()
     return tuple(tasks)
 
 

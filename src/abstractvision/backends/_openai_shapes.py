@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from ..errors import CapabilityNotSupportedError, InvalidRequestError
 from ..media import extension_for, sniff_mime_type
+from ..types import IMAGE_TASKS, VIDEO_TASKS
 
 #: Hosts that get OpenAI's narrow shape even for a model id this module does not know.
 OPENAI_HOSTS = ("api.openai.com",)
@@ -51,28 +52,39 @@ REFERENCE_IMAGES_KEY = "reference_images"
 
 
 @dataclass(frozen=True)
-class ModelFamily:
-    """What one family of models accepts. ``openai`` families get the narrow published shape."""
+class EndpointFamily:
+    """One family of models behind OpenAI-shaped endpoints: which model ids belong to it, the tasks
+    it does, and what its requests may hold. ``openai`` families get OpenAI's narrow published shape.
+
+    The one place that knows OpenAI's model families: request shaping reads it, and so does the
+    ``/models`` catalog (:mod:`._openai_catalog`) to say what each listed model can do.
+    """
 
     name: str
     openai: bool = False
+    prefixes: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = IMAGE_TASKS
     sizes: tuple[str, ...] = ()
     choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     int_ranges: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     params: frozenset[str] = OPENAI_IMAGE_PARAMS
     max_n: int | None = None
     response_format: bool = True
-    edits: bool = True
     image_field: str = "image"
     max_edit_images: int = 1
     sizes_by_model: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
+    @property
+    def edits(self) -> bool:
+        return "image_to_image" in self.tasks
 
-LOCAL = ModelFamily("local")
-OPENAI_OTHER = ModelFamily("openai", openai=True)
-GPT_IMAGE = ModelFamily(
+
+LOCAL = EndpointFamily("local")
+OPENAI_OTHER = EndpointFamily("openai", openai=True)
+GPT_IMAGE = EndpointFamily(
     "gpt-image",
     openai=True,
+    prefixes=("gpt-image", "chatgpt-image"),
     sizes=("auto", "1024x1024", "1536x1024", "1024x1536"),
     choices={
         "quality": ("low", "medium", "high", "auto"),
@@ -89,28 +101,32 @@ GPT_IMAGE = ModelFamily(
     image_field="image[]",
     max_edit_images=16,
 )
-DALL_E_3 = ModelFamily(
+DALL_E_3 = EndpointFamily(
     "dall-e-3",
     openai=True,
+    prefixes=("dall-e-3",),
+    tasks=("text_to_image",),
     sizes=("1024x1024", "1792x1024", "1024x1792"),
     choices={"quality": ("standard", "hd"), "style": ("vivid", "natural"), "response_format": ("url", "b64_json")},
     int_ranges={"n": (1, 1)},
     params=frozenset({"n", "quality", "response_format", "size", "style", "user"}),
     max_n=1,
-    edits=False,
 )
-DALL_E_2 = ModelFamily(
+DALL_E_2 = EndpointFamily(
     "dall-e-2",
     openai=True,
+    prefixes=("dall-e-2",),
     sizes=("256x256", "512x512", "1024x1024"),
     choices={"response_format": ("url", "b64_json")},
     int_ranges={"n": (1, 10)},
     params=frozenset({"n", "response_format", "size", "user"}),
     max_n=10,
 )
-SORA = ModelFamily(
+SORA = EndpointFamily(
     "sora",
     openai=True,
+    prefixes=("sora",),
+    tasks=VIDEO_TASKS,
     sizes=("720x1280", "1280x720", "1024x1792", "1792x1024"),
     sizes_by_model={"sora-2": ("720x1280", "1280x720")},
     choices={"seconds": ("4", "8", "12")},
@@ -123,19 +139,23 @@ def is_openai_host(base_url: str) -> bool:
     return (urlsplit(base_url).hostname or "").lower() in OPENAI_HOSTS
 
 
-def family_for(model_id: str | None, base_url: str) -> ModelFamily:
-    """The family of ``model_id``: known OpenAI models by id anywhere, else by host."""
+#: The families known by model id, wherever they are served.
+KNOWN_FAMILIES = (GPT_IMAGE, DALL_E_3, DALL_E_2, SORA)
+
+
+def known_family(model_id: str | None) -> EndpointFamily | None:
+    """The known family whose id prefix ``model_id`` starts with, if any."""
     model = (model_id or "").lower()
-    if model.startswith(("gpt-image", "chatgpt-image")):
-        return GPT_IMAGE
-    if model.startswith("dall-e-3"):
-        return DALL_E_3
-    if model.startswith("dall-e-2"):
-        return DALL_E_2
-    if model.startswith("sora"):
-        return SORA
+    return next((family for family in KNOWN_FAMILIES if model and model.startswith(family.prefixes)), None)
+
+
+def family_for(model_id: str | None, base_url: str) -> EndpointFamily:
+    """The family of ``model_id``: known OpenAI models by id anywhere, else by host."""
+    family = known_family(model_id)
+    if family is not None:
+        return family
     if is_openai_host(base_url):
-        return DALL_E_2 if not model else OPENAI_OTHER  # OpenAI's default image model is dall-e-2
+        return DALL_E_2 if not model_id else OPENAI_OTHER  # OpenAI's default image model is dall-e-2
     return LOCAL
 
 
@@ -143,7 +163,7 @@ def _reject(name: str, message: str) -> InvalidRequestError:
     return InvalidRequestError(f"{name}: {message}", field=name)
 
 
-def _check_value(family: ModelFamily, model: str, name: str, value: Any) -> None:
+def _check_value(family: EndpointFamily, model: str, name: str, value: Any) -> None:
     if name in family.choices and value not in family.choices[name]:
         valid = ", ".join(map(str, family.choices[name]))
         raise _reject(name, f"{value!r} is not valid for {model}; valid values: {valid}")
@@ -153,7 +173,7 @@ def _check_value(family: ModelFamily, model: str, name: str, value: Any) -> None
             raise _reject(name, f"{value!r} is not valid for {model}; use an integer in {low}..{high}")
 
 
-def _check_size(family: ModelFamily, model: str, size: Any, field_name: str) -> None:
+def _check_size(family: EndpointFamily, model: str, size: Any, field_name: str) -> None:
     sizes = family.sizes_by_model.get(model, family.sizes)
     if sizes and size not in sizes:
         raise _reject(field_name, f"{size!r} is not a size {model} accepts; valid sizes: {', '.join(sizes)}")
@@ -168,7 +188,7 @@ def _size_from(request: Any) -> str | None:
     return f"{width}x{height}"
 
 
-def shape_fields(family: ModelFamily, request: Any, model_id: str | None, *, n: int | None = None) -> dict[str, Any]:
+def shape_fields(family: EndpointFamily, request: Any, model_id: str | None, *, n: int | None = None) -> dict[str, Any]:
     """The request's parameters as this family takes them (JSON types), validated; raises before sending."""
     model = model_id or family.name
     extra = {k: v for k, v in request.extra.items() if k != REFERENCE_IMAGES_KEY}
@@ -269,7 +289,7 @@ def form_fields(fields: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def edit_files(family: ModelFamily, request: Any, model_id: str | None) -> list[tuple[str, tuple[str, bytes, str]]]:
+def edit_files(family: EndpointFamily, request: Any, model_id: str | None) -> list[tuple[str, tuple[str, bytes, str]]]:
     """The image (+ reference images, + mask) parts of an edit."""
     model = model_id or family.name
     if not family.edits:
@@ -289,7 +309,7 @@ def edit_files(family: ModelFamily, request: Any, model_id: str | None) -> list[
     return files
 
 
-def video_fields(family: ModelFamily, request: Any, model_id: str | None) -> dict[str, Any]:
+def video_fields(family: EndpointFamily, request: Any, model_id: str | None) -> dict[str, Any]:
     """Video request parameters: OpenAI's ``seconds``/``size`` for Sora, local fields otherwise."""
     seconds = request.extra.get("seconds")
     if family is SORA and isinstance(seconds, int) and not isinstance(seconds, bool):
@@ -304,15 +324,17 @@ def image_b64(data: bytes) -> str:
 __all__ = [
     "DALL_E_2",
     "DALL_E_3",
+    "EndpointFamily",
     "GPT_IMAGE",
+    "KNOWN_FAMILIES",
     "LOCAL",
-    "ModelFamily",
     "OPENAI_OTHER",
     "REFERENCE_IMAGES_KEY",
     "SORA",
     "edit_files",
     "family_for",
     "file_part",
+    "known_family",
     "form_fields",
     "image_b64",
     "is_openai_host",

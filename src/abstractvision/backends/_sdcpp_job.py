@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidRequestError
+from ..validation import check_c_text, check_size_step
 
 #: (config field, sd-cli flag, bindings keyword) of every model file sd.cpp can take.
 MODEL_FILES: tuple[tuple[str, str, str], ...] = (
@@ -39,7 +40,7 @@ _PLAIN = (str, int, float, bool)
 
 
 @dataclass(frozen=True)
-class ModelFamily:
+class SdcppModelLayout:
     """Defaults and size rules that differ between single-file checkpoints and component models.
 
     Single-file SD 1.x/2.x/XL checkpoints work on an 8x smaller latent (sizes multiple of 8, CFG 7).
@@ -52,8 +53,8 @@ class ModelFamily:
     default_cfg: float
 
 
-SINGLE_FILE = ModelFamily(multiple_of=8, default_size=512, default_cfg=7.0)
-COMPONENTS = ModelFamily(multiple_of=16, default_size=1024, default_cfg=1.0)
+SINGLE_FILE = SdcppModelLayout(multiple_of=8, default_size=512, default_cfg=7.0)
+COMPONENTS = SdcppModelLayout(multiple_of=16, default_size=1024, default_cfg=1.0)
 
 
 @dataclass(frozen=True)
@@ -86,39 +87,16 @@ def text_fields(job: SdcppJob) -> dict[str, str]:
 
 
 def check_text(fields: Mapping[str, str]) -> None:
-    """Refuse text neither engine can take, naming the field.
-
-    Both hand text to C as NUL-terminated UTF-8: a NUL would end it early (sd-cli's argv cannot
-    carry one at all), and a lone surrogate is not encodable (it means the text was decoded wrongly).
-    """
+    """Refuse text neither engine can take, naming the field (also for a backend used without a
+    manager, and for string options, which the manager does not read)."""
     for name, value in fields.items():
-        if "\x00" in value:
-            raise InvalidRequestError(
-                f"{name} contains a NUL character, which stable-diffusion.cpp cannot take", field=name
-            )
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise InvalidRequestError(
-                f"{name} has a lone surrogate ({value[exc.start]!r} at position {exc.start}), which is not text and "
-                "cannot be passed to stable-diffusion.cpp; the string was decoded wrongly: fix its decoding",
-                field=name,
-            ) from None
+        check_c_text(name, value)
 
 
-def check_size(name: str, value: int, family: ModelFamily, field_name: str | None = None) -> None:
-    """Reject a size sd.cpp cannot take, offering the nearest sizes it can."""
-    step = family.multiple_of
-    if MIN_SIZE <= value <= MAX_SIZE and value % step == 0:
-        return
-    lower = max(MIN_SIZE, min(MAX_SIZE, value // step * step))
-    upper = max(MIN_SIZE, min(MAX_SIZE, lower + step if value > lower else lower))
-    nearest = f"{lower}" if lower == upper else f"{lower} or {upper}"
-    raise InvalidRequestError(
-        f"{name} {value} is not a size stable-diffusion.cpp can take for this model (a multiple of {step} "
-        f"from {MIN_SIZE} to {MAX_SIZE}); the nearest valid {name}: {nearest}",
-        field=field_name or name,
-    )
+def check_size(name: str, value: int, layout: SdcppModelLayout, field_name: str | None = None) -> None:
+    """Reject a size sd.cpp cannot take for this model layout, offering the nearest sizes it can."""
+    subject = "this stable-diffusion.cpp model"
+    check_size_step(field_name or name, value, layout.multiple_of, MIN_SIZE, MAX_SIZE, label=name, subject=subject)
 
 
 def plain_options(extra: dict[str, Any]) -> dict[str, str | int | float | bool]:
@@ -157,9 +135,9 @@ __all__ = [
     "MAX_SIZE",
     "MIN_SIZE",
     "MODEL_FILES",
-    "ModelFamily",
     "SINGLE_FILE",
     "SdcppJob",
+    "SdcppModelLayout",
     "check_size",
     "check_strength",
     "check_text",

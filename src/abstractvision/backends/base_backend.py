@@ -6,9 +6,13 @@ tasks default to :class:`CapabilityNotSupportedError`, and every hook (preload, 
 normalize, progress, async, batch) has a working default, so a new engine overrides only what it
 really does better.
 
-The manager always calls the ``*_with_progress`` forms through :meth:`VisionBackend.run` with a
+The manager normalizes a request once (:meth:`VisionBackend.normalize`, the ``normalize_*`` hooks)
+and then calls the ``*_with_progress`` forms through :meth:`VisionBackend.run` with a
 :class:`~abstractvision.progress.ProgressReporter`; backends that can report steps override them,
-the defaults report start and end around the plain method.
+the defaults report start and end around the plain method. ``run`` and the ``*_with_progress``
+forms take the normalized request and do not normalize it again. Its image fields are
+:class:`~abstractvision.media.InspectedImage` bytes: read their ``info`` (or call
+:func:`~abstractvision.media.inspect_image`, which returns it without decoding) instead of decoding.
 """
 
 from __future__ import annotations
@@ -172,7 +176,7 @@ class VisionBackend(ABC):
         return getattr(self, f"normalize_{TASK_METHODS[task]}_request")(request)
 
     def run(self, task: str, request: Any, progress_callback: ProgressArg = None) -> Any:
-        """Run one task through its ``*_with_progress`` form."""
+        """Run one normalized request (see :meth:`normalize`) through the task's ``*_with_progress`` form."""
         return getattr(self, f"{TASK_METHODS[task]}_with_progress")(request, as_reporter(progress_callback, task))
 
     async def arun(self, task: str, request: Any, progress_callback: ProgressArg = None) -> Any:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import inspect
-import secrets
 import sys
 import threading
 import warnings
@@ -38,13 +37,14 @@ from ..errors import (
 from ..media import decode_image, encode_png
 from ..progress import ProgressReporter, as_reporter
 from ..types import (
+    IMAGE_TASKS,
     GeneratedAsset,
     ImageEditRequest,
     ImageGenerationRequest,
     ProviderModelInfo,
     VisionBackendCapabilities,
 )
-from ..validation import MAX_SEED
+from ..validation import check_size_step, random_seed
 from ._diffusers_catalog import list_cached_pipelines, pipeline_folder, size_multiple
 from ._diffusers_loading import (
     LoadOptions,
@@ -158,7 +158,9 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
 
     # ---- capabilities, catalog, lifecycle ---------------------------------------------------
     def get_capabilities(self) -> VisionBackendCapabilities:
-        return VisionBackendCapabilities(supported_tasks=("text_to_image", "image_to_image"), supports_mask=True)
+        # Seeds: the default 0..2**32-1. torch's CPU generator (used on CPU and MPS) keeps only a seed's low
+        # 32 bits; CUDA's would take 64, but the seeds a backend accepts must not depend on the device.
+        return VisionBackendCapabilities(supported_tasks=IMAGE_TASKS, supports_mask=True)
 
     def list_provider_models(self, task: str | None = None) -> list[ProviderModelInfo]:
         """Diffusers pipelines in the local hub cache (``cache_dir`` or the default) fit for ``task``."""
@@ -238,7 +240,7 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
 
     # ---- the call -----------------------------------------------------------------------------
     def _generate(self, kind: str, request: Any, call: dict[str, Any], reporter: ProgressReporter) -> GeneratedAsset:
-        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        seed = request.seed if request.seed is not None else random_seed()
         reporter.start(total_steps=request.steps)
         with self._lock:
             pipe = self._pipeline(kind, reporter)
@@ -423,17 +425,15 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
                 continue
             param = spec.params.get(name) if spec is not None else None
             step = (param.multiple_of if param is not None else None) or multiple or _DEFAULT_SIZE_MULTIPLE
-            if value % step:
-                lower, upper = max(step, value - value % step), value - value % step + step
-                nearest = f"{lower} or {upper}" if lower != upper else str(upper)
-                raise InvalidRequestError(
-                    f"{name}: {value} is not a multiple of {step} for {self.config.model_id}; nearest valid: {nearest}",
-                    field=name,
-                )
-            if param is not None and param.min is not None and value < param.min:
-                raise InvalidRequestError(f"{name}: {value} is under this model's minimum {param.min:g}", field=name)
-            if param is not None and param.max is not None and value > param.max:
-                raise InvalidRequestError(f"{name}: {value} is over this model's maximum {param.max:g}", field=name)
+            low, high = (param.min, param.max) if param is not None else (None, None)
+            check_size_step(
+                name,
+                value,
+                step,
+                int(low) if low is not None else None,
+                int(high) if high is not None else None,
+                subject=self.config.model_id,
+            )
 
 
 def _call_defaults(pipe: Any) -> dict[str, Any]:

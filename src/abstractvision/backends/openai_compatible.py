@@ -25,6 +25,7 @@ from ..errors import (
 from ..progress import ProgressReporter, as_reporter
 from ..redaction import is_secret_name, redact_url
 from ..types import (
+    IMAGE_TASKS,
     GeneratedAsset,
     ImageEditRequest,
     ImageGenerationRequest,
@@ -64,9 +65,6 @@ OPENAI_API_URL = "https://api.openai.com/v1"
 
 #: Job states that mean "poll again" in OpenAI's asynchronous video API.
 _PENDING_JOB_STATES = ("queued", "in_progress", "processing", "pending")
-
-#: Tasks that go through the images endpoints and may use the provider's ``n``.
-_IMAGE_TASKS = ("text_to_image", "image_to_image")
 
 #: Chunk size for ``n`` on endpoints that do not publish a limit.
 _DEFAULT_MAX_N = 10
@@ -219,10 +217,8 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         return self._capabilities
 
     def _declared_capabilities(self) -> VisionBackendCapabilities:
-        """Fixed by the (frozen) config: video only where its path is set, edits where the model edits."""
-        tasks = ["text_to_image"]
-        if self.family.edits:
-            tasks.append("image_to_image")
+        """Fixed by the (frozen) config: the image tasks the model's family does, video where its path is set."""
+        tasks = [task for task in IMAGE_TASKS if task in self.family.tasks]
         if self.config.text_to_video_path:
             tasks.append("text_to_video")
         if self.config.image_to_video_path:
@@ -293,7 +289,7 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         if task not in self._capabilities.supported_tasks:
             raise self._unsupported(task)
         reporter.start()
-        if task in _IMAGE_TASKS:
+        if task in IMAGE_TASKS:
             assets = yield from self._images(task, request, reporter)
         else:
             assets = yield from self._video(task, request, reporter)
@@ -320,7 +316,7 @@ class OpenAICompatibleVisionBackend(VisionBackend):
 
     def _native_n(self, task: str, requests: Sequence[Any]) -> bool:
         """``n`` only when every item is the same request with no seed, and the model takes ``n``."""
-        if task not in _IMAGE_TASKS or len(requests) < 2 or self.family.max_n == 1:
+        if task not in IMAGE_TASKS or len(requests) < 2 or self.family.max_n == 1:
             return False
         first = requests[0]
         streaming = first.extra.get("stream") or first.extra.get("partial_images")

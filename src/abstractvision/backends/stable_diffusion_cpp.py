@@ -14,7 +14,6 @@ Nothing is ever downloaded: model files are local paths, and a missing engine is
 from __future__ import annotations
 
 import os
-import random
 import shlex
 import shutil
 import tempfile
@@ -27,17 +26,20 @@ from ..config import setting
 from ..errors import (
     BackendNotConfiguredError,
     CapabilityNotSupportedError,
+    InvalidRequestError,
     ModelNotAvailableError,
     OptionalDependencyMissingError,
 )
 from ..progress import as_reporter
 from ..types import (
+    IMAGE_TASKS,
     GeneratedAsset,
     ImageEditRequest,
     ImageGenerationRequest,
     ProviderModelInfo,
     VisionBackendCapabilities,
 )
+from ..validation import random_seed
 from ._sdcpp_job import (
     COMPONENTS,
     DEFAULT_STEPS,
@@ -45,8 +47,8 @@ from ._sdcpp_job import (
     MAX_SIZE,
     MODEL_FILES,
     SINGLE_FILE,
-    ModelFamily,
     SdcppJob,
+    SdcppModelLayout,
     check_size,
     check_strength,
     check_text,
@@ -56,12 +58,10 @@ from ._sdcpp_job import (
 from .base_backend import ProgressArg, VisionBackend, replace_request
 
 MODES = ("auto", "cli", "python")
-IMAGE_TASKS = ("text_to_image", "image_to_image")
 #: Files a models directory may hold that sd.cpp can load.
 MODEL_SUFFIXES = (".gguf", ".safetensors", ".ckpt")
 #: Image formats sd-cli reads directly; anything else is re-encoded as PNG first.
 _CLI_IMAGE_SUFFIXES = {"image/png": ".png", "image/jpeg": ".jpg", "image/bmp": ".bmp"}
-_SEED_LIMIT = 2**31 - 1  # both sd-cli and the bindings take it as a signed integer
 _MODEL_FIELDS = tuple(name for name, _, _ in MODEL_FILES)
 _ENV_PREFIX = "ABSTRACTVISION_SDCPP_"
 
@@ -181,7 +181,7 @@ class StableDiffusionCppBackendConfig:
             )
 
     @property
-    def family(self) -> ModelFamily:
+    def layout(self) -> SdcppModelLayout:
         return COMPONENTS if self.diffusion_model and not self.model else SINGLE_FILE
 
     def resolve(self, path: str) -> Path:
@@ -255,6 +255,8 @@ class StableDiffusionCppVisionBackend(VisionBackend):
 
     # ---- capabilities, lifecycle, catalog --------------------------------------------------------
     def get_capabilities(self) -> VisionBackendCapabilities:
+        # Seeds: the default 0..2**32-1 is sd.cpp's own range. sd-cli and the bindings take an int64, but
+        # its cpu and std_default RNGs (--rng) keep only a seed's low 32 bits, and a negative one means "random".
         return VisionBackendCapabilities(
             supported_tasks=IMAGE_TASKS, supports_mask=True, max_width=MAX_SIZE, max_height=MAX_SIZE
         )
@@ -288,59 +290,66 @@ class StableDiffusionCppVisionBackend(VisionBackend):
 
     # ---- normalize hooks: sd.cpp's defaults and size rules ---------------------------------------
     def normalize_generate_image_request(self, request: ImageGenerationRequest) -> ImageGenerationRequest:
-        family = self.config.family
+        layout = self.config.layout
         if request.control_image is not None:
             raise CapabilityNotSupportedError("the sdcpp backend does not support control images")
-        width = request.width or family.default_size
-        height = request.height or family.default_size
-        check_size("width", width, family)
-        check_size("height", height, family)
+        width = request.width or layout.default_size
+        height = request.height or layout.default_size
+        check_size("width", width, layout)
+        check_size("height", height, layout)
         plain_options(request.extra)
         return replace_request(request, width=width, height=height, **self._common_defaults(request))
 
     def normalize_edit_image_request(self, request: ImageEditRequest) -> ImageEditRequest:
-        from ..media import inspect_image
+        from ..media import inspected_image
 
-        info = inspect_image(request.image, "image")
-        check_size("image width", info.width, self.config.family, "image")
-        check_size("image height", info.height, self.config.family, "image")
+        image = inspected_image(request.image, "image")  # decoded by the manager already: no decode here
+        check_size("image width", image.info.width, self.config.layout, "image")
+        check_size("image height", image.info.height, self.config.layout, "image")
         strength = check_strength(request.extra.get("strength", DEFAULT_STRENGTH))
         plain_options(request.extra)
-        return replace_request(request, extra={"strength": strength}, **self._common_defaults(request))
+        defaults = self._common_defaults(request)
+        return replace_request(request, image=image, extra={"strength": strength}, **defaults)
 
     def _common_defaults(self, request: Any) -> dict[str, Any]:
         return {
             "steps": request.steps or DEFAULT_STEPS,
-            "guidance_scale": self.config.family.default_cfg
+            "guidance_scale": self.config.layout.default_cfg
             if request.guidance_scale is None
             else request.guidance_scale,
-            "seed": random.randint(0, _SEED_LIMIT) if request.seed is None else request.seed,
+            "seed": random_seed() if request.seed is None else request.seed,
         }
 
-    # ---- tasks -----------------------------------------------------------------------------------
+    # ---- tasks: the plain forms are for direct use (they normalize); the manager normalizes itself --
     def generate_image(self, request: ImageGenerationRequest) -> GeneratedAsset:
-        return self.generate_image_with_progress(request)
+        return self.generate_image_with_progress(self.normalize_generate_image_request(request))
 
     def edit_image(self, request: ImageEditRequest) -> GeneratedAsset:
-        return self.edit_image_with_progress(request)
+        return self.edit_image_with_progress(self.normalize_edit_image_request(request))
 
     def generate_image_with_progress(
         self, request: ImageGenerationRequest, progress_callback: ProgressArg = None
     ) -> GeneratedAsset:
-        request = self.normalize_generate_image_request(request)
+        """Run a request :meth:`normalize_generate_image_request` made (the manager's path)."""
         return self._run_job(self._job("text_to_image", request, request.width, request.height), progress_callback)
 
     def edit_image_with_progress(
         self, request: ImageEditRequest, progress_callback: ProgressArg = None
     ) -> GeneratedAsset:
+        """Run a request :meth:`normalize_edit_image_request` made: its image carries its size."""
         from ..media import inspect_image
 
-        request = self.normalize_edit_image_request(request)
         info = inspect_image(request.image, "image")
-        job = self._job("image_to_image", request, info.width, info.height)
-        return self._run_job(job, progress_callback)
+        return self._run_job(self._job("image_to_image", request, info.width, info.height), progress_callback)
 
     def _job(self, task: str, request: Any, width: int, height: int) -> SdcppJob:
+        unset = [name for name in ("seed", "steps", "guidance_scale") if getattr(request, name) is None]
+        if unset:  # the *_with_progress forms run what normalize_* decided; they decide nothing themselves
+            raise InvalidRequestError(
+                f"{unset[0]}: not set; the *_with_progress methods take a normalized request (VisionManager "
+                "normalizes; used directly, call normalize_*_request first, or the plain generate_image/edit_image)",
+                field=unset[0],
+            )
         options = plain_options(request.extra)
         return SdcppJob(
             task=task,

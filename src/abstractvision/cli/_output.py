@@ -1,4 +1,10 @@
-"""Where results go: a file, a directory, or the local asset store; and opening them.
+"""Where results go: ``-o`` (a file or a folder), else the outputs folder; and opening them.
+
+Without ``-o`` results go to ``<user data dir>/abstractvision/outputs`` (platformdirs: e.g.
+``~/.local/share/abstractvision/outputs`` on Linux) under names a person can scan:
+``20261201-101500_lighthouse-at-dawn_s1234.png`` (time, a slug of the prompt, the seed). The
+content-addressed asset store stays what hosts use (``store=``, the plugin); the CLI only falls back
+to it when a file cannot be written.
 
 The destination is checked *before* generation (its folder made, and a file created and removed
 there), so a bad ``-o`` fails in a second instead of after a long run; each file is written
@@ -9,12 +15,15 @@ filled up, the folder went away during the run) keeps the result in the asset st
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import write_atomic
+from ..artifacts import write_atomic, write_new
 from ..errors import InvalidRequestError
 
 #: short task prefixes for generated file names
@@ -27,21 +36,35 @@ TASK_PREFIX = {
 }
 
 
+#: Longest prompt slug in a file name, in characters.
+SLUG_MAX_CHARS = 48
+
+
 @dataclass(frozen=True)
 class OutputTarget:
-    """``path`` is a directory (``is_dir``) or a file name; ``None`` means the asset store."""
+    """``path`` is a folder (``is_dir``) or a file name; ``readable``: the default outputs folder,
+    whose file names are made for a person to scan (see :func:`readable_stem`)."""
 
-    path: Path | None
+    path: Path
     is_dir: bool = False
+    readable: bool = False
+
+
+def default_output_dir() -> Path:
+    """Where results go without ``-o``: the ``outputs`` folder in the platform's user data directory."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("abstractvision")) / "outputs"
 
 
 def prepare_output(output: str | None) -> OutputTarget:
-    """Validate ``-o`` and create its folder, before any generation work."""
+    """Validate ``-o`` (or the default outputs folder) and create its folder, before any generation work."""
     if output is None:
-        return OutputTarget(None)
-    path = Path(output).expanduser()
-    is_dir = path.is_dir() or output.endswith(("/", os.sep))
-    folder = path if is_dir else path.parent
+        target = OutputTarget(default_output_dir(), is_dir=True, readable=True)
+    else:
+        path = Path(output).expanduser()
+        target = OutputTarget(path, is_dir=path.is_dir() or output.endswith(("/", os.sep)))
+    folder = target.path if target.is_dir else target.path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -53,10 +76,34 @@ def prepare_output(output: str | None) -> OutputTarget:
     except OSError as exc:
         message = f"output: cannot write in the folder {folder}: {exc.strerror}"
         raise InvalidRequestError(message, field="output") from None
-    return OutputTarget(path, is_dir)
+    return target
 
 
-def save_assets(assets: list[Any], target: OutputTarget, task: str, store_dir: str | None) -> list[dict[str, Any]]:
+def slug(text: str | None, max_chars: int = SLUG_MAX_CHARS) -> str:
+    """``text`` as lowercase ASCII words joined by ``-``, whole words up to ``max_chars``.
+
+    Accents are dropped (``Café`` -> ``cafe``); what has no ASCII form (``灯台``) is left out.
+    """
+    ascii_text = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode("ascii")
+    words = re.findall(r"[a-z0-9]+", ascii_text.lower())
+    joined = ""
+    for word in words:
+        longer = f"{joined}-{word}" if joined else word
+        if len(longer) > max_chars:
+            break
+        joined = longer
+    return joined or (words[0][:max_chars] if words else "")
+
+
+def readable_stem(when: datetime, prompt: str | None, seed: Any, task: str) -> str:
+    """``20261201-101500_lighthouse-at-dawn_s1234``: time, prompt slug (else the task), seed if any."""
+    stem = f"{when:%Y%m%d-%H%M%S}_{slug(prompt) or TASK_PREFIX.get(task, task)}"
+    return f"{stem}_s{seed}" if isinstance(seed, int) and not isinstance(seed, bool) else stem
+
+
+def save_assets(
+    assets: list[Any], target: OutputTarget, task: str, store_dir: str | None, prompt: str | None = None
+) -> list[dict[str, Any]]:
     """Write each asset and describe it: ``path``, ``mime_type``, ``size_bytes``, ``metadata`` (+ ``artifact``).
 
     An asset whose file cannot be written goes to the asset store instead: its record then has
@@ -64,6 +111,7 @@ def save_assets(assets: list[Any], target: OutputTarget, task: str, store_dir: s
     """
     from ..media import extension_for
 
+    when = datetime.now()
     saved = []
     for index, asset in enumerate(assets):
         record: dict[str, Any] = {
@@ -71,17 +119,20 @@ def save_assets(assets: list[Any], target: OutputTarget, task: str, store_dir: s
             "size_bytes": len(asset.data),
             "metadata": asset.metadata,
         }
-        if target.path is None:
-            record.update(_store(asset, store_dir))
-        else:
-            path = _file_for(target, task, index, len(assets), asset, extension_for(asset.mime_type))
-            try:
+        extension = extension_for(asset.mime_type)
+        path = None if target.readable else _file_for(target, task, index, len(assets), asset, extension)
+        try:
+            if path is None:
+                stem = readable_stem(when, prompt, asset.metadata.get("seed"), task)
+                path = write_new(target.path, stem, extension, asset.data)
+            else:
                 write_atomic(path, asset.data)
-                record["path"] = str(path)
-            except OSError as exc:
-                record.update(_store(asset, store_dir))
-                reason = exc.strerror or type(exc).__name__
-                record["write_error"] = f"could not write {path} ({reason}); the result is kept at {record['path']}"
+            record["path"] = str(path)
+        except OSError as exc:
+            record.update(_store(asset, store_dir))
+            reason = exc.strerror or type(exc).__name__
+            where = path or f"a file in {target.path}"
+            record["write_error"] = f"could not write {where} ({reason}); the result is kept at {record['path']}"
         saved.append(record)
     return saved
 
@@ -95,7 +146,6 @@ def _store(asset: Any, store_dir: str | None) -> dict[str, Any]:
 
 
 def _file_for(target: OutputTarget, task: str, index: int, count: int, asset: Any, extension: str) -> Path:
-    assert target.path is not None
     if target.is_dir:
         import hashlib
 
@@ -117,4 +167,14 @@ def open_files(records: list[dict[str, Any]]) -> None:
         click.launch(record["path"])
 
 
-__all__ = ["OutputTarget", "TASK_PREFIX", "open_files", "prepare_output", "save_assets"]
+__all__ = [
+    "OutputTarget",
+    "SLUG_MAX_CHARS",
+    "TASK_PREFIX",
+    "default_output_dir",
+    "open_files",
+    "prepare_output",
+    "readable_stem",
+    "save_assets",
+    "slug",
+]

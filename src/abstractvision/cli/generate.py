@@ -111,7 +111,7 @@ def run_task(session: BackendSession, command: str, values: Mapping[str, Any]) -
                 assets, failure = exc.results, exc
         else:
             assets = [getattr(manager, method)(*args, on_progress=on_progress, **kwargs)]
-    records = save_assets(assets, target, task, session.settings.store_dir)
+    records = save_assets(assets, target, task, session.settings.store_dir, prompt=_prompt_of(args, command))
     if values.get("as_json"):
         print_json({"task": task, "backend": session.provider, "assets": records})
     else:
@@ -128,6 +128,11 @@ def run_task(session: BackendSession, command: str, values: Mapping[str, Any]) -
     if failure is not None:
         raise failure
     return records
+
+
+def _prompt_of(args: tuple[Any, ...], command: str) -> str | None:
+    """The prompt among a manager call's positional arguments (``i2v`` has the image first)."""
+    return args[1] if command == "i2v" else args[0]
 
 
 t2i = make_task_command("t2i")
