@@ -57,13 +57,34 @@ def write_clip_tokenizer_files(folder: Path) -> None:
     (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
 
 
-def _build_components(width: int, seed: int) -> dict:
-    """Random-weight SD components; ``width`` is the UNet's first block width (8 = tiny)."""
+def _text_stack() -> tuple:
+    """A CLIP tokenizer written without the hub, and a 2-layer random text encoder sized to it."""
     import tempfile
 
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    with tempfile.TemporaryDirectory() as scratch:
+        write_clip_tokenizer_files(Path(scratch))
+        tokenizer = CLIPTokenizer.from_pretrained(scratch, model_max_length=77)
+    config = CLIPTextConfig(
+        bos_token_id=0,
+        eos_token_id=2,
+        hidden_size=32,
+        intermediate_size=64,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        layer_norm_eps=1e-5,
+        pad_token_id=1,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=77,
+    )
+    return tokenizer, CLIPTextModel(config)
+
+
+def _build_components(width: int, seed: int) -> dict:
+    """Random-weight SD components; ``width`` is the UNet's first block width (8 = tiny)."""
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(seed)
     groups = 4 if width <= 16 else 8
@@ -88,23 +109,7 @@ def _build_components(width: int, seed: int) -> dict:
         latent_channels=4,
         norm_num_groups=groups,
     )
-    with tempfile.TemporaryDirectory() as scratch:
-        write_clip_tokenizer_files(Path(scratch))
-        tokenizer = CLIPTokenizer.from_pretrained(scratch, model_max_length=77)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            bos_token_id=0,
-            eos_token_id=2,
-            hidden_size=32,
-            intermediate_size=64,
-            num_attention_heads=4,
-            num_hidden_layers=2,
-            layer_norm_eps=1e-5,
-            pad_token_id=1,
-            vocab_size=len(tokenizer),
-            max_position_embeddings=77,
-        )
-    )
+    tokenizer, text_encoder = _text_stack()
     scheduler = DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
