@@ -3,12 +3,14 @@
 #
 # Why: PyPI ships stable-diffusion-cpp-python only as a source package, and that package also
 # carries the whole stable-diffusion.cpp tree, so one download gives both engines we test:
-#   * a wheel of the Python bindings (installed into the active environment), and
-#   * the `sd-cli` executable (CLI mode).
-# Both are cached per version under ${ABSTRACTVISION_SDCPP_CACHE:-~/.cache/abstractvision/sdcpp}
-# so a second run costs seconds instead of ~4 minutes.
+#   * a wheel of the Python bindings (installed into the active environment),
+#   * the `sd-cli` executable (CLI mode), and
+#   * the `sd-server` executable (its OpenAI-shaped HTTP server), next to sd-cli.
+# All are cached per version under ${ABSTRACTVISION_SDCPP_CACHE:-~/.cache/abstractvision/sdcpp}
+# so a second run costs seconds instead of ~4 minutes. The two executables share one configure
+# and one engine library, so whichever of them is missing is built in a single cmake build.
 #
-# Prints the path of the built sd-cli on its last line.
+# Prints the path of the built sd-cli on its last line (sd-server is `sd-server` in the same folder).
 set -euo pipefail
 version="${SDCPP_PY_VERSION:-0.4.5}"
 cache="${ABSTRACTVISION_SDCPP_CACHE:-$HOME/.cache/abstractvision/sdcpp}/$version"
@@ -30,17 +32,23 @@ fi
 # The bindings need these at run time; the wheel was installed without its dependencies.
 "$python" -m pip install -q "typing_extensions" "pillow" >&2
 
-cli="$cache/bin/sd-cli"
-if [ ! -x "$cli" ]; then
-  echo "building sd-cli from the same source (about 2 minutes)..." >&2
+bin="$cache/bin"
+missing=()
+for target in sd-cli sd-server; do
+  [ -x "$bin/$target" ] || missing+=("$target")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "building ${missing[*]} from the same source (about 2 minutes)..." >&2
   src="$cache/src"
   rm -rf "$src" && mkdir -p "$src"
   tar xzf "$sdist" -C "$src" --strip-components=1
   cmake -S "$src/vendor/stable-diffusion.cpp" -B "$src/build" -DCMAKE_BUILD_TYPE=Release >&2
-  cmake --build "$src/build" --target sd-cli -j "$jobs" >&2
-  built=$(find "$src/build" -type f -name sd-cli -perm -u+x | head -1)
-  mkdir -p "$cache/bin"
-  cp "$built" "$cli.tmp" && mv "$cli.tmp" "$cli"
+  cmake --build "$src/build" --target "${missing[@]}" -j "$jobs" >&2
+  mkdir -p "$bin"
+  for target in "${missing[@]}"; do
+    built=$(find "$src/build" -type f -name "$target" -perm -u+x | head -1)
+    cp "$built" "$bin/$target.tmp" && mv "$bin/$target.tmp" "$bin/$target"
+  done
   rm -rf "$src"
 fi
-echo "$cli"
+echo "$bin/sd-cli"
