@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -390,3 +391,43 @@ def test_optional_tasks_default_to_unsupported():
         manager.upscale_image(make_png(), scale=2)
     with pytest.raises(CapabilityNotSupportedError, match="image_upscale"):
         backend.upscale_image(None)
+
+
+# ---- batches plan their seeds ----------------------------------------------------------------------------
+class FixedDefaultSeedBackend(RecordingBackend):
+    """A custom backend as many are written: a fixed default seed, and no seed in its metadata."""
+
+    def _make(self, task, request, progress_callback=None):
+        seeded = dataclasses.replace(request, seed=42 if request.seed is None else request.seed)
+        asset = super()._make(task, seeded, progress_callback)
+        return GeneratedAsset(asset.media_type, asset.data, asset.mime_type, {"steps": asset.metadata["steps"]})
+
+
+def test_a_batch_without_seed_draws_distinct_seeds_and_each_result_records_its_own():
+    backend = FixedDefaultSeedBackend()
+    assets = VisionManager(backend=backend).generate_image_batch("a cat", count=4)
+    sent = [request.seed for _, request in backend.calls]
+    assert None not in sent and len(set(sent)) == 4
+    assert [asset.metadata["seed"] for asset in assets] == sent
+    assert len({asset.data for asset in assets}) == 4  # four pictures, not one four times
+
+
+def test_a_seeded_batch_is_reproducible():
+    first = VisionManager(backend=FixedDefaultSeedBackend()).generate_image_batch("a cat", count=3, seed=7)
+    again = VisionManager(backend=FixedDefaultSeedBackend()).generate_image_batch("a cat", count=3, seed=7)
+    assert [a.metadata["seed"] for a in first] == [7, 8, 9] == [a.metadata["seed"] for a in again]
+    assert [a.data for a in first] == [a.data for a in again]
+
+
+def test_a_backend_without_seeds_gets_its_batch_unseeded():
+    caps = VisionBackendCapabilities(supported_tasks=("text_to_image",), supports_seed=False)
+    backend = RecordingBackend(caps=caps)
+    VisionManager(backend=backend).generate_image_batch("a cat", count=3)
+    assert [request.seed for _, request in backend.calls] == [None, None, None]
+
+
+def test_the_items_a_failed_batch_made_record_their_seeds():
+    backend = FixedDefaultSeedBackend(fail_on_seeds={2})
+    with pytest.raises(BatchGenerationError) as info:
+        VisionManager(backend=backend).generate_image_batch("a cat", seeds=[1, 2, 3])
+    assert [asset.metadata["seed"] for asset in info.value.results] == [1]

@@ -137,6 +137,8 @@ class VisionBackendCapabilities:
 
     ``None`` limits mean "no limit known to the backend". ``max_seed``: the largest seed the
     engine takes without wrapping it onto another (seeds run from 0); a request above it is refused.
+    ``supports_seed``: the engine takes a seed; the manager draws distinct seeds for a batch only
+    then (an engine without seeds, such as OpenAI's image models, makes its batch its own way).
     """
 
     supported_tasks: tuple[str, ...] = ()
@@ -147,6 +149,7 @@ class VisionBackendCapabilities:
     max_fps: int | None = None
     max_frames: int | None = None
     max_seed: int = DEFAULT_MAX_SEED
+    supports_seed: bool = True
 
 
 @dataclass(frozen=True)

@@ -247,10 +247,14 @@ def gate_capabilities(task: str, request: Any, caps: VisionBackendCapabilities, 
         raise CapabilityNotSupportedError(f"the {backend_name} backend does not support control images")
 
 
-def plan_seeds(count: Any, seeds: Any, base_seed: int | None, max_seed: int = DEFAULT_MAX_SEED) -> list[int | None]:
-    """Per-item seeds of a batch: explicit ``seeds`` decide the count, else ``count`` items
-    seeded ``base_seed, base_seed+1, ...`` (wrapping past ``max_seed`` to 0), or all chosen by the
-    backend when no seed is set. At most :data:`MAX_BATCH_ITEMS` either way.
+def plan_seeds(
+    count: Any, seeds: Any, base_seed: int | None, max_seed: int = DEFAULT_MAX_SEED, draw: bool = True
+) -> list[int | None]:
+    """Per-item seeds of a batch: explicit ``seeds`` decide the count, else ``count`` items seeded
+    ``base_seed, base_seed+1, ...`` (wrapping past ``max_seed`` to 0: reproducible), else ``count``
+    distinct seeds drawn at random, so no item depends on the backend's own default seed (a server
+    with a fixed default would make ``count`` identical pictures). ``draw=False`` (a backend that
+    takes no seeds) leaves them to the backend. At most :data:`MAX_BATCH_ITEMS`.
     """
     check_positive_int("count", count, MAX_BATCH_ITEMS)
     check_seed("seed", base_seed, max_seed)
@@ -270,9 +274,11 @@ def plan_seeds(count: Any, seeds: Any, base_seed: int | None, max_seed: int = DE
         return list(seeds)
     if count is None:
         count = 1
-    if base_seed is None:
-        return [None] * count
-    return [(base_seed + i) % (max_seed + 1) for i in range(count)]
+    if base_seed is not None:
+        return [(base_seed + i) % (max_seed + 1) for i in range(count)]
+    if not draw or count == 1:
+        return [None] * count  # one item: the backend draws (and records) its seed as for a single call
+    return secrets.SystemRandom().sample(range(max_seed + 1), count)
 
 
 __all__ = [

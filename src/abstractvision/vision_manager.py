@@ -381,32 +381,46 @@ class VisionManager:
 
     def _prepare_batch(self, task: str, fields: dict[str, Any], count: Any, seeds: Any):
         on_progress, cancel = fields.pop("on_progress", None), fields.pop("cancel", None)
-        max_seed = self._require_backend().get_capabilities().max_seed
-        plan = plan_seeds(count, seeds, fields.get("seed"), max_seed)
+        capabilities = self._require_backend().get_capabilities()
+        plan = plan_seeds(count, seeds, fields.get("seed"), capabilities.max_seed, capabilities.supports_seed)
         request, reporter = self._prepare(task, fields, on_progress, cancel)
         requests = [dataclasses.replace(request, seed=seed) for seed in plan]
         return requests, reporter, time.perf_counter()
 
     @contextmanager
-    def _keeping_partial(self, task: str, started: float) -> Iterator[None]:
+    def _keeping_partial(self, task: str, requests: list[Any], started: float) -> Iterator[None]:
         """On a failed batch, finish (and store) the items it already made, so none is lost."""
         try:
             yield
         except BatchGenerationError as exc:
-            exc.results = self._finish(task, exc.results, started)
+            exc.results = self._finish(task, _with_seeds(exc.results, requests), started)
             raise
 
     def _run_batch(self, task: str, fields: dict[str, Any], count: Any, seeds: Any) -> list[Any]:
         requests, reporter, started = self._prepare_batch(task, fields, count, seeds)
-        with self._keeping_partial(task, started):
+        with self._keeping_partial(task, requests, started):
             results = self.backend.run_batch(task, requests, reporter)
-        return self._finish(task, results, started)
+        return self._finish(task, _with_seeds(results, requests), started)
 
     async def _arun_batch(self, task: str, fields: dict[str, Any], count: Any, seeds: Any) -> list[Any]:
         requests, reporter, started = self._prepare_batch(task, fields, count, seeds)
-        with self._keeping_partial(task, started):
+        with self._keeping_partial(task, requests, started):
             results = await self.backend.arun_batch(task, requests, reporter)
-        return self._finish(task, results, started)
+        return self._finish(task, _with_seeds(results, requests), started)
+
+
+def _with_seeds(results: list[Any], requests: list[Any]) -> list[Any]:
+    """Each batch result records the seed it was asked for, where its backend did not say (and did
+    not say it ignored seeds): a batch's results must tell which seed made which picture."""
+    marked = []
+    for result, request in zip(results, requests, strict=False):
+        metadata = getattr(result, "metadata", None)
+        seed = getattr(request, "seed", None)
+        if metadata is None or seed is None or "seed" in metadata or "seed" in metadata.get("ignored_params", ()):
+            marked.append(result)
+        else:
+            marked.append(dataclasses.replace(result, metadata={**metadata, "seed": seed}))
+    return marked
 
 
 __all__ = ["VisionManager", "scrub_secrets"]

@@ -26,11 +26,19 @@ def sent(server, name):
     return [r.field(name) for r in server.requests_to(GENERATIONS)]
 
 
-def test_batch_without_seeds_uses_n_and_returns_every_image(openai_server):
-    assets = manager_for(openai_server).generate_image_batch("a cat", count=3, width=8, height=8)
-    assert sent(openai_server, "n") == [3]
+def test_a_model_without_seeds_makes_an_unseeded_batch_with_n(openai_server):
+    assets = manager_for(openai_server, "gpt-image-1").generate_image_batch("a cat", count=3)
+    assert sent(openai_server, "n") == [3] and sent(openai_server, "seed") == [None]
     assert len(assets) == 3 and len({a.data for a in assets}) == 3  # three distinct images came back
     assert all(a.metadata["task"] == "text_to_image" for a in assets)
+
+
+def test_a_server_that_takes_seeds_gets_distinct_drawn_seeds_each_recorded(openai_server):
+    """A server with a fixed default seed would make one picture four times; drawn seeds cannot."""
+    assets = manager_for(openai_server).generate_image_batch("a cat", count=4, width=8, height=8)
+    seeds = sent(openai_server, "seed")
+    assert sent(openai_server, "n") == [None] * 4 and len(set(seeds)) == 4 and None not in seeds
+    assert [a.metadata["seed"] for a in assets] == seeds
 
 
 def test_batch_with_seeds_sends_one_call_per_seed(openai_server):
@@ -54,12 +62,12 @@ def test_server_ignoring_n_is_topped_up(openai_server):
 
     one = base64.b64encode(server_png(8, 8)).decode()
     openai_server.enqueue(GENERATIONS, Reply(json={"created": 1, "data": [{"b64_json": one}]}))
-    assets = manager_for(openai_server).generate_image_batch("a cat", count=3)
+    assets = manager_for(openai_server, "gpt-image-1").generate_image_batch("a cat", count=3)
     assert sent(openai_server, "n") == [3, 2] and len(assets) == 3
 
 
 def test_edit_batch_uses_n(openai_server):
-    assets = manager_for(openai_server).edit_image_batch("blue", make_png(16, 16), count=2)
+    assets = manager_for(openai_server, "gpt-image-1").edit_image_batch("blue", make_png(16, 16), count=2)
     assert openai_server.last.form["n"] == ["2"] and len(assets) == 2
 
 
@@ -109,7 +117,8 @@ def test_async_batch_edit_and_retry(openai_server):
         await manager.backend.aclose()
 
     batch, edited = asyncio.run(main())
-    assert len(batch) == 2 and sent(openai_server, "n") == [2, 2]  # the 503 was retried
+    seeds = sent(openai_server, "seed")  # the 503 was retried with the same drawn seed
+    assert len(batch) == 2 and len(seeds) == 3 and seeds[0] == seeds[1] != seeds[2]
     assert edited.metadata["seed"] == 3 and openai_server.last.form["seed"] == ["3"]
     asyncio.run(again())  # a new event loop gets its own client
 

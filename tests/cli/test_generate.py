@@ -60,10 +60,12 @@ def test_without_output_results_get_readable_names_in_the_outputs_folder(invoke,
 
 
 def test_default_names_omit_a_missing_seed_and_never_overwrite(invoke, outputs):
-    assets = _assets(invoke("t2i", "Café à l'aube — 灯台", "--provider", "echo", "--count", "3", "--json", "-q"))
+    (single,) = _assets(invoke("t2i", "Café à l'aube — 灯台", "--provider", "echo", "--json", "-q"))
+    assert re.fullmatch(r"\d{8}-\d{6}_cafe-a-l-aube\.png", Path(single["path"]).name)  # no seed: no _s part
+    assets = _assets(invoke("t2i", "Café à l'aube", "--provider", "echo", "--seeds", "5,5,5", "--json", "-q"))
     names = [Path(asset["path"]).name for asset in assets]
     stem = names[0].removesuffix(".png")
-    assert re.fullmatch(r"\d{8}-\d{6}_cafe-a-l-aube", stem)  # no seed recorded: no _s part
+    assert re.fullmatch(r"\d{8}-\d{6}_cafe-a-l-aube_s5", stem)
     assert names == [f"{stem}.png", f"{stem}-2.png", f"{stem}-3.png"]
     assert all(Path(asset["path"]).parent == outputs and "artifact" not in asset for asset in assets)
 

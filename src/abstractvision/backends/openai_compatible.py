@@ -223,7 +223,9 @@ class OpenAICompatibleVisionBackend(VisionBackend):
             tasks.append("text_to_video")
         if self.config.image_to_video_path:
             tasks.append("image_to_video")
-        return VisionBackendCapabilities(supported_tasks=tuple(tasks), supports_mask=self.family.edits)
+        return VisionBackendCapabilities(
+            supported_tasks=tuple(tasks), supports_mask=self.family.edits, supports_seed=not self.family.openai
+        )
 
     def close(self) -> None:
         """Close the connection pools (a caller's client is left open); the next call opens a new one."""
