@@ -9,6 +9,8 @@ request generator that the transport drives with ``httpx.Client`` (sync) or ``ht
 from __future__ import annotations
 
 import dataclasses
+import logging
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +48,7 @@ from ._openai_responses import (
 )
 from ._openai_shapes import (
     SORA,
+    Shaped,
     edit_files,
     family_for,
     file_part,
@@ -68,6 +71,8 @@ _PENDING_JOB_STATES = ("queued", "in_progress", "processing", "pending")
 
 #: Chunk size for ``n`` on endpoints that do not publish a limit.
 _DEFAULT_MAX_N = 10
+
+_log = logging.getLogger("abstractvision.backends.openai")
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,11 @@ class OpenAICompatibleBackendConfig:
     )
     max_retries: int = setting(
         2, env="ABSTRACTVISION_MAX_RETRIES", help="Retries of a failed HTTP request (429, 5xx, connection)."
+    )
+    strict_params: bool = setting(
+        False,
+        env="ABSTRACTVISION_STRICT_PARAMS",
+        help="Refuse portable controls (seed, steps, ...) the service cannot take instead of dropping them.",
     )
     organization: str | None = setting(
         env=("OPENAI_ORG_ID", "OPENAI_ORGANIZATION"), help="OpenAI organization id (sent only to the service)."
@@ -211,6 +221,8 @@ class OpenAICompatibleVisionBackend(VisionBackend):
             async_client=async_http_client,
         )
         self._capabilities = self._declared_capabilities()
+        self._warned: set[str] = set()
+        self._warned_lock = threading.Lock()
 
     # ---- capabilities and lifecycle -----------------------------------------------------------
     def get_capabilities(self) -> VisionBackendCapabilities:
@@ -322,8 +334,33 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         streaming = first.extra.get("stream") or first.extra.get("partial_images")
         return not streaming and all(r.seed is None and r == first for r in requests)
 
+    def _dropped(self, shaped: Shaped) -> dict[str, Any]:
+        """The metadata saying what a request lost on the way; one warning per backend and field, not per call."""
+        notes: dict[str, Any] = {}
+        if shaped.ignored:
+            notes["ignored_params"] = sorted(shaped.ignored)
+        if shaped.requested_size:
+            notes["requested_size"] = shaped.requested_size
+        new = [name for name in notes.get("ignored_params", ()) if name not in self._warned]
+        if shaped.requested_size and "size" not in self._warned:
+            new.append("size")
+        if new:
+            with self._warned_lock:
+                new = [name for name in new if name not in self._warned]
+                self._warned.update(new)
+            for name in new:
+                what = "mapped to the nearest size it takes" if name == "size" else "dropped"
+                _log.warning(
+                    "%s does not take %s: %s (see metadata; strict_params=True refuses instead)",
+                    self.config.model_id or self.family.name,
+                    "width/height" if name == "size" else name,
+                    what,
+                )
+        return notes
+
     def _images(self, task: str, request: Any, reporter: ProgressReporter, n: int | None = None) -> Operation:
-        fields = shape_fields(self.family, request, self.config.model_id, n=n)
+        shaped = shape_fields(self.family, request, self.config.model_id, n=n, strict=self.config.strict_params)
+        fields = shaped.fields
         if task == "image_to_image":
             path = self.config.image_edits_path
             files = edit_files(self.family, request, self.config.model_id)
@@ -334,9 +371,11 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         if fields.get("stream"):
             call = dataclasses.replace(call, on_event=_preview_sink(reporter, fields.get("partial_images")))
         response = yield call
-        return (yield from self._assets(response, fields, path, "image"))
+        return (yield from self._assets(response, fields, path, "image", self._dropped(shaped)))
 
-    def _assets(self, response: HttpResponse, fields: dict[str, Any], path: str, kind: str) -> Operation:
+    def _assets(
+        self, response: HttpResponse, fields: dict[str, Any], path: str, kind: str, notes: dict[str, Any]
+    ) -> Operation:
         payload = streamed_payload(response.events, response.url) if response.events else response.json()
         assets = []
         elapsed = response.elapsed_s
@@ -348,12 +387,13 @@ class OpenAICompatibleVisionBackend(VisionBackend):
                 download = yield download_call(item["url"])
                 data, elapsed = download.content, elapsed + download.elapsed_s
             mime = checked_media(data, source, kind)
-            metadata = {**provenance(fields, payload, item, path), "http_s": round(elapsed, 4)}
+            metadata = {**provenance(fields, payload, item, path), **notes, "http_s": round(elapsed, 4)}
             assets.append(GeneratedAsset(kind, data, mime, metadata))  # type: ignore[arg-type]
         return assets
 
     def _video(self, task: str, request: Any, reporter: ProgressReporter) -> Operation:
-        fields = video_fields(self.family, request, self.config.model_id)
+        shaped = video_fields(self.family, request, self.config.model_id, strict=self.config.strict_params)
+        fields, notes = shaped.fields, self._dropped(shaped)
         path = self.config.text_to_video_path if task == "text_to_video" else self.config.image_to_video_path
         url = self.config.url(path)  # type: ignore[arg-type]
         if task == "text_to_video":
@@ -366,8 +406,10 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         response = yield call
         payload = response.json()
         if isinstance(payload, dict) and "data" not in payload and payload.get("id") and payload.get("status"):
-            return [(yield from self._video_job(url, payload, fields, path, reporter))]  # type: ignore[arg-type]
-        return (yield from self._assets(response, fields, path, "video"))  # type: ignore[arg-type]
+            asset = yield from self._video_job(url, payload, fields, path, reporter)  # type: ignore[arg-type]
+            asset.metadata.update(notes)
+            return [asset]
+        return (yield from self._assets(response, fields, path, "video", notes))  # type: ignore[arg-type]
 
     def _video_job(
         self, url: str, job: dict[str, Any], fields: dict[str, Any], path: str, reporter: ProgressReporter
