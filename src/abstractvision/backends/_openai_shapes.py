@@ -330,8 +330,10 @@ def form_fields(fields: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def edit_files(family: EndpointFamily, request: Any, model_id: str | None) -> list[tuple[str, tuple[str, bytes, str]]]:
-    """The image (+ reference images, + mask) parts of an edit."""
+def edit_files(
+    family: EndpointFamily, request: Any, model_id: str | None, image_field: str | None = None
+) -> list[tuple[str, tuple[str, bytes, str]]]:
+    """The image (+ reference images, + mask) parts of an edit; ``image_field`` overrides the family's."""
     model = model_id or family.name
     if not family.edits:
         raise CapabilityNotSupportedError(f"{model} cannot edit images; use gpt-image-1 or dall-e-2 for edits")
@@ -343,8 +345,9 @@ def edit_files(family: EndpointFamily, request: Any, model_id: str | None) -> li
             REFERENCE_IMAGES_KEY,
             f"{model} takes at most {family.max_edit_images} image(s) per edit; use a GPT image model for several",
         )
-    files = [file_part(family.image_field, request.image, "image")]
-    files += [file_part(family.image_field, bytes(ref), f"reference-{i}") for i, ref in enumerate(references, 1)]
+    name = image_field or family.image_field
+    files = [file_part(name, request.image, "image")]
+    files += [file_part(name, bytes(ref), f"reference-{i}") for i, ref in enumerate(references, 1)]
     if request.mask is not None:
         files.append(file_part("mask", request.mask, "mask"))
     return files

@@ -24,6 +24,7 @@ from ..errors import (
     ProviderError,
     RequestTimeoutError,
 )
+from ..media import sniff_mime_type
 from ..progress import ProgressReporter, as_reporter
 from ..redaction import is_secret_name, redact_url
 from ..types import (
@@ -38,11 +39,22 @@ from ..types import (
 )
 from ._http import HttpCall, HttpResponse, HttpTransport, Operation, Wait
 from ._openai_catalog import filter_models, parse_catalog
+from ._openai_dialects import (
+    DIALECT_NAMES,
+    Dialect,
+    ServerProfile,
+    detect,
+    sdapi_img2img,
+    sdapi_payload,
+    server_root,
+    translate,
+)
 from ._openai_responses import (
     checked_media,
     decode_b64,
     download_call,
     media_items,
+    png_size,
     provenance,
     streamed_payload,
 )
@@ -73,6 +85,9 @@ _PENDING_JOB_STATES = ("queued", "in_progress", "processing", "pending")
 _DEFAULT_MAX_N = 10
 
 _log = logging.getLogger("abstractvision.backends.openai")
+
+#: How often a call waits for another call's server probe to finish (the first call of a backend).
+_PROBE_WAIT_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -134,6 +149,11 @@ class OpenAICompatibleBackendConfig:
     max_retries: int = setting(
         2, env="ABSTRACTVISION_MAX_RETRIES", help="Retries of a failed HTTP request (429, 5xx, connection)."
     )
+    dialect: str = setting(
+        "auto",
+        env=("ABSTRACTVISION_OPENAI_DIALECT", "ABSTRACTVISION_DIALECT"),
+        help="How controls and edits travel: auto, " + ", ".join(DIALECT_NAMES[1:]) + " (auto asks the server once).",
+    )
     strict_params: bool = setting(
         False,
         env="ABSTRACTVISION_STRICT_PARAMS",
@@ -170,6 +190,9 @@ class OpenAICompatibleBackendConfig:
         for name in ("timeout_s", "poll_interval_s", "job_timeout_s", "max_response_bytes"):
             if not getattr(self, name) > 0:
                 raise BackendNotConfiguredError(f"{name}={getattr(self, name)!r} must be positive")
+        object.__setattr__(self, "dialect", str(self.dialect).strip().lower())
+        if self.dialect not in DIALECT_NAMES:
+            raise BackendNotConfiguredError(f"dialect={self.dialect!r}: use one of {', '.join(DIALECT_NAMES)}")
         if self.max_retries < 0:
             raise BackendNotConfiguredError(f"max_retries={self.max_retries!r} must not be negative")
 
@@ -223,6 +246,8 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         self._capabilities = self._declared_capabilities()
         self._warned: set[str] = set()
         self._warned_lock = threading.Lock()
+        self._server: ServerProfile | None = None
+        self._probe_lock = threading.Lock()
 
     # ---- capabilities and lifecycle -----------------------------------------------------------
     def get_capabilities(self) -> VisionBackendCapabilities:
@@ -358,25 +383,70 @@ class OpenAICompatibleVisionBackend(VisionBackend):
                 )
         return notes
 
+    def _profile(self) -> Operation:
+        """The server's dialect (and sd-server's other APIs), learned on the first image call and kept.
+
+        Never blocks a thread or an event loop: a call that finds another one probing waits in short
+        :class:`Wait` steps (which see the caller's cancel) until the profile is there.
+        """
+        while self._server is None:
+            if not self._probe_lock.acquire(blocking=False):
+                yield Wait(_PROBE_WAIT_S)
+                continue
+            try:
+                if self._server is None:
+                    models_url = self.config.url(self.config.models_path)
+                    openai = self.family.openai or is_openai_host(self.config.base_url)  # type: ignore[arg-type]
+                    self._server = yield from detect(self.config.dialect, self.config.base_url, models_url, openai)
+            finally:
+                self._probe_lock.release()
+        return self._server
+
     def _images(self, task: str, request: Any, reporter: ProgressReporter, n: int | None = None) -> Operation:
+        model = self.config.model_id or self.family.name
         shaped = shape_fields(self.family, request, self.config.model_id, n=n, strict=self.config.strict_params)
-        fields = shaped.fields
+        files = edit_files(self.family, request, self.config.model_id) if task == "image_to_image" else None
+        if self._server is None:  # a request no server could read is refused before the probe too
+            form_fields(shaped.fields) if files else json_body(shaped.fields)
+        server: ServerProfile = yield from self._profile()
+        dialect = server.dialect
+        fields, wire, dropped = translate(dialect, shaped.fields, strict=self.config.strict_params, model=model)
+        shaped.ignored += dropped
+        if task == "image_to_image" and dialect.name == "sdcpp" and server.sdapi:
+            path = "/sdapi/v1/img2img"
+            size = png_size(request.image) if sniff_mime_type(request.image) == "image/png" else None
+            mask = image_b64(request.mask) if request.mask is not None else None
+            body = sdapi_img2img(fields, image_b64(request.image), mask, size)
+            response = yield HttpCall("POST", f"{server_root(self.config.base_url)}{path}", json=json_body(body))
+            payload = sdapi_payload(response.json(), response.url)
+            return (yield from self._assets(response, fields, path, "image", self._notes(shaped, dialect), payload))
         if task == "image_to_image":
             path = self.config.image_edits_path
-            files = edit_files(self.family, request, self.config.model_id)
-            call = HttpCall("POST", self.config.url(path), data=form_fields(fields), files=files)
+            if dialect.image_field:
+                files = edit_files(self.family, request, self.config.model_id, dialect.image_field)
+            call = HttpCall("POST", self.config.url(path), data=form_fields(wire), files=files)
         else:
             path = self.config.image_generations_path
-            call = HttpCall("POST", self.config.url(path), json=json_body(fields))
-        if fields.get("stream"):
-            call = dataclasses.replace(call, on_event=_preview_sink(reporter, fields.get("partial_images")))
+            call = HttpCall("POST", self.config.url(path), json=json_body(wire))
+        if wire.get("stream"):
+            call = dataclasses.replace(call, on_event=_preview_sink(reporter, wire.get("partial_images")))
         response = yield call
-        return (yield from self._assets(response, fields, path, "image", self._dropped(shaped)))
+        return (yield from self._assets(response, fields, path, "image", self._notes(shaped, dialect)))
+
+    def _notes(self, shaped: Shaped, dialect: Dialect) -> dict[str, Any]:
+        return {**self._dropped(shaped), "dialect": dialect.name}
 
     def _assets(
-        self, response: HttpResponse, fields: dict[str, Any], path: str, kind: str, notes: dict[str, Any]
+        self,
+        response: HttpResponse,
+        fields: dict[str, Any],
+        path: str,
+        kind: str,
+        notes: dict[str, Any],
+        payload: Any = None,
     ) -> Operation:
-        payload = streamed_payload(response.events, response.url) if response.events else response.json()
+        if payload is None:
+            payload = streamed_payload(response.events, response.url) if response.events else response.json()
         assets = []
         elapsed = response.elapsed_s
         for index, item in enumerate(media_items(payload, response.url)):
