@@ -158,6 +158,7 @@ _SDAPI_KEYS = {
 }
 #: Fields of the generic shape that img2img does not read (its size comes from width/height).
 _SDAPI_DROPPED = ("model", "response_format", "size", "n")
+SDAPI_IMG2IMG = "/sdapi/v1/img2img"
 #: img2img requires ``steps`` (1..150); sd-server's own default when a request gives none.
 SDAPI_DEFAULT_STEPS = 20
 
@@ -198,6 +199,15 @@ class ServerProfile:
     dialect: Dialect
     sdapi: bool = False
     native: bool = False
+
+    def route(self, task: str) -> str:
+        """Where an image task goes: ``native`` (sd-server's job API: progress and a real cancel),
+        ``sdapi`` (its img2img: the edit that uses the image), else ``openai`` (the ``/v1`` endpoints)."""
+        if self.dialect.name != "sdcpp":
+            return "openai"
+        if self.native:
+            return "native"
+        return "sdapi" if task == "image_to_image" and self.sdapi else "openai"
 
 
 def server_root(base_url: str) -> str:
@@ -246,6 +256,7 @@ __all__ = [
     "DIALECTS",
     "DIALECT_NAMES",
     "PORTABLE",
+    "SDAPI_IMG2IMG",
     "Dialect",
     "ServerProfile",
     "detect",

@@ -41,6 +41,7 @@ from ._http import HttpCall, HttpResponse, HttpTransport, Operation, Wait
 from ._openai_catalog import filter_models, parse_catalog
 from ._openai_dialects import (
     DIALECT_NAMES,
+    SDAPI_IMG2IMG,
     Dialect,
     ServerProfile,
     detect,
@@ -58,6 +59,7 @@ from ._openai_responses import (
     provenance,
     streamed_payload,
 )
+from ._openai_sdcpp_jobs import SUBMIT_PATH, native_body, run_job
 from ._openai_shapes import (
     SORA,
     Shaped,
@@ -412,14 +414,9 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         dialect = server.dialect
         fields, wire, dropped = translate(dialect, shaped.fields, strict=self.config.strict_params, model=model)
         shaped.ignored += dropped
-        if task == "image_to_image" and dialect.name == "sdcpp" and server.sdapi:
-            path = "/sdapi/v1/img2img"
-            size = png_size(request.image) if sniff_mime_type(request.image) == "image/png" else None
-            mask = image_b64(request.mask) if request.mask is not None else None
-            body = sdapi_img2img(fields, image_b64(request.image), mask, size)
-            response = yield HttpCall("POST", f"{server_root(self.config.base_url)}{path}", json=json_body(body))
-            payload = sdapi_payload(response.json(), response.url)
-            return (yield from self._assets(response, fields, path, "image", self._notes(shaped, dialect), payload))
+        route = server.route(task)
+        if route != "openai":
+            return (yield from self._sdcpp_api(route, task, request, fields, reporter, self._notes(shaped, dialect)))
         if task == "image_to_image":
             path = self.config.image_edits_path
             if dialect.image_field:
@@ -432,6 +429,26 @@ class OpenAICompatibleVisionBackend(VisionBackend):
             call = dataclasses.replace(call, on_event=_preview_sink(reporter, wire.get("partial_images")))
         response = yield call
         return (yield from self._assets(response, fields, path, "image", self._notes(shaped, dialect)))
+
+    def _sdcpp_api(
+        self, route: str, task: str, request: Any, fields: dict[str, Any], reporter: ProgressReporter, notes: dict
+    ) -> Operation:
+        """sd-server beyond ``/v1``: its native job API (``native``) or its A1111 img2img (``sdapi``)."""
+        root = server_root(self.config.base_url)  # type: ignore[arg-type]
+        edit = task == "image_to_image"
+        image = image_b64(request.image) if edit else None
+        mask = image_b64(request.mask) if edit and request.mask is not None else None
+        if route == "native":
+            body = native_body(fields, image, mask)
+            interval, limit = self.config.poll_interval_s, self.config.job_timeout_s
+            payload, response, job_id, job_s = yield from run_job(root, body, reporter, interval, limit)
+            notes = {**notes, "job_id": job_id, "job_s": job_s}
+            return (yield from self._assets(response, fields, SUBMIT_PATH, "image", notes, payload))
+        size = png_size(request.image) if sniff_mime_type(request.image) == "image/png" else None
+        body = sdapi_img2img(fields, image, mask, size)  # type: ignore[arg-type]
+        response = yield HttpCall("POST", f"{root}{SDAPI_IMG2IMG}", json=json_body(body))
+        payload = sdapi_payload(response.json(), response.url)
+        return (yield from self._assets(response, fields, SDAPI_IMG2IMG, "image", notes, payload))
 
     def _notes(self, shaped: Shaped, dialect: Dialect) -> dict[str, Any]:
         return {**self._dropped(shaped), "dialect": dialect.name}
