@@ -139,3 +139,12 @@ def test_strict_params_refuses_what_the_dialect_cannot_carry(openai_server):
 def test_an_unknown_dialect_is_a_configuration_error():
     with pytest.raises(BackendNotConfiguredError, match="auto, generic, openai, sdcpp"):
         OpenAICompatibleBackendConfig(base_url="http://127.0.0.1:9/v1", dialect="comfy")
+
+
+def test_img2img_takes_an_explicit_size_over_the_inputs(openai_server):
+    b64 = base64.b64encode(server_png(64, 64)).decode()
+    openai_server.enqueue("/sdapi/v1/options", Reply(json={"samples_format": "png"}))
+    openai_server.enqueue("/sdapi/v1/img2img", Reply(json={"images": [b64]}))
+    manager_for(openai_server, dialect="sdcpp").edit_image("blue", make_png(16, 16), extra={"size": "64x64"})
+    body = openai_server.requests_to("/sdapi/v1/img2img")[0].json
+    assert (body["width"], body["height"], body["steps"]) == (64, 64, 20) and "size" not in body

@@ -164,7 +164,8 @@ SDAPI_DEFAULT_STEPS = 20
 
 
 def sdapi_img2img(fields: dict[str, Any], image_b64: str, mask_b64: str | None, size: tuple[int, int] | None) -> dict:
-    """The JSON body of ``POST /sdapi/v1/img2img`` for an edit: image, mask, strength and the controls.
+    """The JSON body of ``POST /sdapi/v1/img2img`` for an edit: image, mask, strength and the controls;
+    the output size is ``extra={"size": "WxH"}`` when given, else ``size`` (the input PNG's).
 
     Why not ``/v1/images/edits``: sd-server 0.4.5 passes ``image[]`` there as *reference* images, which
     only edit models read; for SD 1.x the image, the mask and the strength change nothing (measured).
@@ -176,7 +177,10 @@ def sdapi_img2img(fields: dict[str, Any], image_b64: str, mask_b64: str | None, 
     body.setdefault("steps", SDAPI_DEFAULT_STEPS)
     if fields.get("n"):
         body["batch_size"] = fields["n"]
-    if size is not None:
+    width, _, height = str(fields.get("size") or "").partition("x")
+    if width.isdigit() and height.isdigit():  # an explicit extra={"size": "WxH"} wins over the input's size
+        body["width"], body["height"] = int(width), int(height)
+    elif size is not None:
         body["width"], body["height"] = size
     return body
 

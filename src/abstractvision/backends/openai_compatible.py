@@ -408,8 +408,10 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         model = self.config.model_id or self.family.name
         shaped = shape_fields(self.family, request, self.config.model_id, n=n, strict=self.config.strict_params)
         files = edit_files(self.family, request, self.config.model_id) if task == "image_to_image" else None
-        if self._server is None:  # a request no server could read is refused before the probe too
-            form_fields(shaped.fields) if files else json_body(shaped.fields)
+        if self._server is None and files:  # a request no server could read is refused before the probe too
+            form_fields(shaped.fields)
+        elif self._server is None:
+            json_body(shaped.fields)
         server: ServerProfile = yield from self._profile()
         dialect = server.dialect
         fields, wire, dropped = translate(dialect, shaped.fields, strict=self.config.strict_params, model=model)
@@ -444,8 +446,8 @@ class OpenAICompatibleVisionBackend(VisionBackend):
             payload, response, job_id, job_s = yield from run_job(root, body, reporter, interval, limit)
             notes = {**notes, "job_id": job_id, "job_s": job_s}
             return (yield from self._assets(response, fields, SUBMIT_PATH, "image", notes, payload))
-        size = png_size(request.image) if sniff_mime_type(request.image) == "image/png" else None
-        body = sdapi_img2img(fields, image, mask, size)  # type: ignore[arg-type]
+        png = sniff_mime_type(request.image) == "image/png"
+        body = sdapi_img2img(fields, image, mask, png_size(request.image) if png else None)  # type: ignore[arg-type]
         response = yield HttpCall("POST", f"{root}{SDAPI_IMG2IMG}", json=json_body(body))
         payload = sdapi_payload(response.json(), response.url)
         return (yield from self._assets(response, fields, SDAPI_IMG2IMG, "image", notes, payload))
