@@ -26,6 +26,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "base_url": ("http://127.0.0.1:8/v1", "http://127.0.0.1:8/v1"),
     "image_to_video_mode": ("json_b64", "json_b64"),
     "mode": ("cli", "cli"),
+    "dialect": ("sdcpp", "sdcpp"),
     "extra_args": ("--threads 2", ("--threads", "2")),
     "api_key": ("sk-sample-123", "sk-sample-123"),
 }

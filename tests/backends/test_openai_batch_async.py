@@ -98,8 +98,9 @@ def test_async_uses_the_async_client_and_runs_concurrently(openai_server):
 
     assets, elapsed = asyncio.run(main())
     assert [a.metadata["seed"] for a in assets] == list(range(6))
-    assert seen == ["/v1/images/generations"] * 6
-    assert elapsed < 1.2  # six 0.3 s answers overlapped
+    # the server is asked what it is once (models, then LocalAI's /version), whatever the concurrency
+    assert seen == ["/v1/models", "/version"] + ["/v1/images/generations"] * 6
+    assert elapsed < 1.5  # two 0.3 s probe answers, then six 0.3 s answers overlapped
 
 
 def test_async_batch_edit_and_retry(openai_server):
@@ -140,8 +141,9 @@ def test_a_callers_sync_client_is_used_and_left_open(openai_server):
     with httpx.Client(event_hooks={"request": [lambda r: seen.append(r.method)]}) as client:
         manager = manager_for(openai_server, http_client=client)
         manager.generate_image("a cat")
+        manager.generate_image("a dog")
         manager.close()
-        assert seen == ["POST"] and not client.is_closed
+        assert seen == ["GET", "GET", "POST", "POST"] and not client.is_closed  # the dialect probe, once
 
 
 def test_one_backend_shared_by_threads(openai_server):
@@ -151,3 +153,4 @@ def test_one_backend_shared_by_threads(openai_server):
     with ThreadPoolExecutor(8) as pool:
         assets = list(pool.map(lambda i: manager.generate_image("a cat", seed=i), range(24)))
     assert sorted(a.metadata["seed"] for a in assets) == list(range(24))
+    assert len(openai_server.requests_to("/models")) == 1  # one dialect probe for 8 threads

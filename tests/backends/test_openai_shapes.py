@@ -54,17 +54,14 @@ def test_dall_e_3_keeps_revised_prompt_and_asks_for_b64(openai_server):
 @pytest.mark.parametrize(
     ("model", "params", "field", "listed"),
     [
-        ("gpt-image-1", {"width": 1000, "height": 1000}, "width", "1024x1536"),
         ("gpt-image-1", {"extra": {"quality": "hd"}}, "quality", "low, medium, high, auto"),
+        ("gpt-image-1", {"extra": {"quality": "ultra"}}, "quality", "low, medium, high, auto"),
+        ("gpt-image-1", {"extra": {"size": "1000x1000"}}, "size", "1024x1536"),
         ("gpt-image-1", {"extra": {"response_format": "url"}}, "response_format", "background"),
         ("gpt-image-1", {"extra": {"output_compression": 101}}, "output_compression", "0..100"),
-        ("gpt-image-1", {"seed": 3}, "seed", "quality"),
-        ("gpt-image-1", {"steps": 3}, "steps", "quality"),
-        ("gpt-image-1", {"negative_prompt": "x"}, "negative_prompt", "quality"),
         ("dall-e-3", {"extra": {"size": "512x512"}}, "size", "1792x1024"),
         ("dall-e-3", {"extra": {"background": "transparent"}}, "background", "style"),
         ("dall-e-3", {"extra": {"style": "anime"}}, "style", "vivid, natural"),
-        ("dall-e-2", {"width": 1792, "height": 1024}, "width", "256x256, 512x512, 1024x1024"),
         ("sd-local", {"extra": {"n": 2}}, "n", "count=N"),
     ],
 )
@@ -77,9 +74,29 @@ def test_values_the_provider_rejects_fail_before_sending(openai_server, model, p
     assert openai_server.requests == []
 
 
+@pytest.mark.parametrize(
+    ("model", "params", "field", "listed"),
+    [
+        ("gpt-image-1", {"width": 1000, "height": 1000}, "width", "1024x1536"),
+        ("gpt-image-1", {"seed": 3}, "seed", "quality"),
+        ("gpt-image-1", {"steps": 3}, "steps", "quality"),
+        ("gpt-image-1", {"negative_prompt": "x"}, "negative_prompt", "quality"),
+        ("gpt-image-1", {"guidance_scale": 5.0}, "guidance_scale", "quality"),
+        ("dall-e-2", {"width": 1792, "height": 1024}, "width", "256x256, 512x512, 1024x1024"),
+    ],
+)
+def test_strict_params_refuses_portable_controls_before_sending(openai_server, model, params, field, listed):
+    manager = manager_for(openai_server, model, strict_params=True)
+    with pytest.raises(InvalidRequestError) as info:
+        manager.generate_image("a cat", **params)
+    assert info.value.field == field
+    assert listed in str(info.value)
+    assert openai_server.requests == []
+
+
 def test_openai_host_without_model_gets_dall_e_2_rules(block_network):
     backend = OpenAICompatibleVisionBackend(
-        config=OpenAICompatibleBackendConfig(base_url="https://api.openai.com/v1", api_key="sk-x")
+        config=OpenAICompatibleBackendConfig(base_url="https://api.openai.com/v1", api_key="sk-x", strict_params=True)
     )
     with pytest.raises(InvalidRequestError) as info:
         VisionManager(backend=backend).generate_image("a cat", seed=1)

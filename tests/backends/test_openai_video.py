@@ -110,7 +110,7 @@ def test_openai_image_to_video_sends_input_reference(openai_server):
 
 
 def test_sora_rejects_values_before_sending(openai_server):
-    manager = manager_for(openai_server, "sora-2", text_to_video_path="/videos")
+    manager = manager_for(openai_server, "sora-2", text_to_video_path="/videos", strict_params=True)
     with pytest.raises(InvalidRequestError) as info:
         manager.generate_video("x", width=1024, height=1792)
     assert info.value.field == "width" and "720x1280, 1280x720" in str(info.value)

@@ -68,7 +68,8 @@ class HttpCall:
     """One request. ``url`` is absolute; ``json`` is an already encoded JSON body.
 
     ``continues``: the call belongs to the exchange before it (a download of its results) and shares
-    its deadline. ``on_event`` turns on Server-Sent Events parsing.
+    its deadline. ``on_event`` turns on Server-Sent Events parsing. ``after_cancel``: the call is
+    made even though the caller cancelled (telling the server to stop a job), bounded by ``timeout_s``.
     """
 
     method: str
@@ -78,6 +79,7 @@ class HttpCall:
     files: list[tuple[str, tuple[str, bytes, str]]] | None = None
     continues: bool = False
     on_event: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False)
+    after_cancel: bool = False
 
 
 @dataclass(frozen=True)
@@ -452,8 +454,8 @@ class HttpTransport:
                 if isinstance(step, Wait):
                     yield _Pause(step.seconds, reporter)
                 else:
-                    if exchange is None or not step.continues:
-                        exchange = Exchange(self.timeout_s, reporter)
+                    if exchange is None or not step.continues or step.after_cancel:
+                        exchange = Exchange(self.timeout_s, None if step.after_cancel else reporter)
                     outcome = yield from self._retrying(step, exchange)
             except AbstractVisionError as exc:
                 failure = exc

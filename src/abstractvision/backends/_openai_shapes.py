@@ -3,9 +3,11 @@
 Why: local OpenAI-compatible servers (LocalAI, stable-diffusion.cpp's server, gateways) take the
 local extension fields (``negative_prompt``, ``width``/``height``, ``seed``, ``steps``,
 ``guidance_scale``), while OpenAI's own Images/Videos API rejects them and accepts only its
-published, per-model values. Sending a value the provider rejects costs a round trip (and for a
-paid service, a confusing 400); asking for one is a caller mistake, reported before sending with
-the list of valid values.
+published, per-model values. The portable controls are the same call on every engine, so OpenAI's
+families drop them (and map ``width``/``height`` to the nearest published size) and say so, unless
+``strict_params`` asks for a refusal. An explicit provider parameter (``extra``) with a value the
+provider rejects costs a round trip (and for a paid service, a confusing 400): it is a caller
+mistake, reported before sending with the list of valid values.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +47,8 @@ OPENAI_IMAGE_PARAMS = frozenset(
     }
 )
 
-#: Request fields that only local endpoints understand.
+#: Portable generation controls: every engine takes them, OpenAI's narrow shapes do not. A provider that cannot
+#: take one drops it (the result lists it in ``metadata["ignored_params"]``), unless ``strict_params`` is set.
 LOCAL_FIELDS = ("negative_prompt", "seed", "steps", "guidance_scale", "fps", "num_frames")
 
 #: ``extra`` key carrying additional reference images for multi-image edits (bytes each).
@@ -188,13 +192,43 @@ def _size_from(request: Any) -> str | None:
     return f"{width}x{height}"
 
 
-def shape_fields(family: EndpointFamily, request: Any, model_id: str | None, *, n: int | None = None) -> dict[str, Any]:
-    """The request's parameters as this family takes them (JSON types), validated; raises before sending."""
+def nearest_size(sizes: tuple[str, ...], width: int, height: int) -> str:
+    """The listed ``WxH`` closest to ``width`` x ``height``: the nearest aspect ratio first, then the nearest area
+    (``auto`` is not a size). Why: a portable 1000x1000 on gpt-image-1 means its 1024x1024, not an error."""
+    wanted_ratio, wanted_area = max(width, 1) / max(height, 1), max(width, 1) * max(height, 1)
+
+    def distance(size: str) -> tuple[float, float]:
+        w, h = (int(part) for part in size.split("x"))
+        return abs(math.log(w / h / wanted_ratio)), abs(math.log(w * h / wanted_area))
+
+    return min((size for size in sizes if size != "auto"), key=distance)
+
+
+@dataclass
+class Shaped:
+    """A request's fields as the family takes them, and the portable controls dropped on the way."""
+
+    fields: dict[str, Any]
+    ignored: list[str] = field(default_factory=list)
+    requested_size: str | None = None
+
+
+def shape_fields(
+    family: EndpointFamily, request: Any, model_id: str | None, *, n: int | None = None, strict: bool = False
+) -> Shaped:
+    """The request's parameters as this family takes them (JSON types), validated; raises before sending.
+
+    Local families get the portable controls as top-level extension fields (the ``generic`` shape that
+    :mod:`._openai_dialects` rewrites per server). OpenAI's families drop them and map ``width``/``height`` to the
+    nearest published size; ``strict`` refuses both instead. Explicit provider parameters (``extra``) are checked
+    against the family's published values either way.
+    """
     model = model_id or family.name
     extra = {k: v for k, v in request.extra.items() if k != REFERENCE_IMAGES_KEY}
     if "n" in extra:
         raise _reject("n", "ask for several images with the *_batch methods (count=N), which use n when they can")
-    fields: dict[str, Any] = {}
+    shaped = Shaped({})
+    fields = shaped.fields
     if getattr(request, "prompt", None) is not None:
         fields["prompt"] = request.prompt
     if model_id:
@@ -208,11 +242,18 @@ def shape_fields(family: EndpointFamily, request: Any, model_id: str | None, *, 
             fields.update(width=request.width, height=request.height, size=size)
     else:
         for name in LOCAL_FIELDS:
-            if getattr(request, name, None) is not None:
+            if getattr(request, name, None) is None:
+                continue
+            if strict:
                 accepted = ", ".join(sorted(family.params - {"n", "stream"})) or "none"
                 raise _reject(name, f"{model} (OpenAI API) does not take {name}; its optional parameters: {accepted}")
+            shaped.ignored.append(name)
         if size is not None:
-            _check_size(family, model, size, "width")
+            sizes = family.sizes_by_model.get(model, family.sizes)
+            if strict or not sizes:
+                _check_size(family, model, size, "width")
+            elif size not in sizes:
+                shaped.requested_size, size = size, nearest_size(sizes, request.width, request.height)
             fields["size"] = size
         for name, value in extra.items():
             if name in OPENAI_IMAGE_PARAMS | SORA.params and name not in family.params:
@@ -229,7 +270,7 @@ def shape_fields(family: EndpointFamily, request: Any, model_id: str | None, *, 
     fields.update(extra)
     if fields.get("partial_images"):
         fields.setdefault("stream", True)
-    return fields
+    return shaped
 
 
 def file_part(name: str, data: bytes, stem: str) -> tuple[str, tuple[str, bytes, str]]:
@@ -289,8 +330,10 @@ def form_fields(fields: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def edit_files(family: EndpointFamily, request: Any, model_id: str | None) -> list[tuple[str, tuple[str, bytes, str]]]:
-    """The image (+ reference images, + mask) parts of an edit."""
+def edit_files(
+    family: EndpointFamily, request: Any, model_id: str | None, image_field: str | None = None
+) -> list[tuple[str, tuple[str, bytes, str]]]:
+    """The image (+ reference images, + mask) parts of an edit; ``image_field`` overrides the family's."""
     model = model_id or family.name
     if not family.edits:
         raise CapabilityNotSupportedError(f"{model} cannot edit images; use gpt-image-1 or dall-e-2 for edits")
@@ -302,19 +345,20 @@ def edit_files(family: EndpointFamily, request: Any, model_id: str | None) -> li
             REFERENCE_IMAGES_KEY,
             f"{model} takes at most {family.max_edit_images} image(s) per edit; use a GPT image model for several",
         )
-    files = [file_part(family.image_field, request.image, "image")]
-    files += [file_part(family.image_field, bytes(ref), f"reference-{i}") for i, ref in enumerate(references, 1)]
+    name = image_field or family.image_field
+    files = [file_part(name, request.image, "image")]
+    files += [file_part(name, bytes(ref), f"reference-{i}") for i, ref in enumerate(references, 1)]
     if request.mask is not None:
         files.append(file_part("mask", request.mask, "mask"))
     return files
 
 
-def video_fields(family: EndpointFamily, request: Any, model_id: str | None) -> dict[str, Any]:
+def video_fields(family: EndpointFamily, request: Any, model_id: str | None, *, strict: bool = False) -> Shaped:
     """Video request parameters: OpenAI's ``seconds``/``size`` for Sora, local fields otherwise."""
     seconds = request.extra.get("seconds")
     if family is SORA and isinstance(seconds, int) and not isinstance(seconds, bool):
         request = dataclasses.replace(request, extra={**request.extra, "seconds": str(seconds)})  # OpenAI wants "4"
-    return shape_fields(family, request, model_id)
+    return shape_fields(family, request, model_id, strict=strict)
 
 
 def image_b64(data: bytes) -> str:
@@ -331,10 +375,12 @@ __all__ = [
     "OPENAI_OTHER",
     "REFERENCE_IMAGES_KEY",
     "SORA",
+    "Shaped",
     "edit_files",
     "family_for",
     "file_part",
     "known_family",
+    "nearest_size",
     "form_fields",
     "image_b64",
     "is_openai_host",

@@ -9,6 +9,8 @@ request generator that the transport drives with ``httpx.Client`` (sync) or ``ht
 from __future__ import annotations
 
 import dataclasses
+import logging
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from ..errors import (
     ProviderError,
     RequestTimeoutError,
 )
+from ..media import sniff_mime_type
 from ..progress import ProgressReporter, as_reporter
 from ..redaction import is_secret_name, redact_url
 from ..types import (
@@ -36,16 +39,30 @@ from ..types import (
 )
 from ._http import HttpCall, HttpResponse, HttpTransport, Operation, Wait
 from ._openai_catalog import filter_models, parse_catalog
+from ._openai_dialects import (
+    DIALECT_NAMES,
+    SDAPI_IMG2IMG,
+    Dialect,
+    ServerProfile,
+    detect,
+    sdapi_img2img,
+    sdapi_payload,
+    server_root,
+    translate,
+)
 from ._openai_responses import (
     checked_media,
     decode_b64,
     download_call,
     media_items,
+    png_size,
     provenance,
     streamed_payload,
 )
+from ._openai_sdcpp_jobs import SUBMIT_PATH, native_body, run_job
 from ._openai_shapes import (
     SORA,
+    Shaped,
     edit_files,
     family_for,
     file_part,
@@ -68,6 +85,11 @@ _PENDING_JOB_STATES = ("queued", "in_progress", "processing", "pending")
 
 #: Chunk size for ``n`` on endpoints that do not publish a limit.
 _DEFAULT_MAX_N = 10
+
+_log = logging.getLogger("abstractvision.backends.openai")
+
+#: How often a call waits for another call's server probe to finish (the first call of a backend).
+_PROBE_WAIT_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -129,6 +151,16 @@ class OpenAICompatibleBackendConfig:
     max_retries: int = setting(
         2, env="ABSTRACTVISION_MAX_RETRIES", help="Retries of a failed HTTP request (429, 5xx, connection)."
     )
+    dialect: str = setting(
+        "auto",
+        env=("ABSTRACTVISION_OPENAI_DIALECT", "ABSTRACTVISION_DIALECT"),
+        help="How controls and edits travel: auto, " + ", ".join(DIALECT_NAMES[1:]) + " (auto asks the server once).",
+    )
+    strict_params: bool = setting(
+        False,
+        env="ABSTRACTVISION_STRICT_PARAMS",
+        help="Refuse portable controls (seed, steps, ...) the service cannot take instead of dropping them.",
+    )
     organization: str | None = setting(
         env=("OPENAI_ORG_ID", "OPENAI_ORGANIZATION"), help="OpenAI organization id (sent only to the service)."
     )
@@ -160,6 +192,9 @@ class OpenAICompatibleBackendConfig:
         for name in ("timeout_s", "poll_interval_s", "job_timeout_s", "max_response_bytes"):
             if not getattr(self, name) > 0:
                 raise BackendNotConfiguredError(f"{name}={getattr(self, name)!r} must be positive")
+        object.__setattr__(self, "dialect", str(self.dialect).strip().lower())
+        if self.dialect not in DIALECT_NAMES:
+            raise BackendNotConfiguredError(f"dialect={self.dialect!r}: use one of {', '.join(DIALECT_NAMES)}")
         if self.max_retries < 0:
             raise BackendNotConfiguredError(f"max_retries={self.max_retries!r} must not be negative")
 
@@ -211,6 +246,10 @@ class OpenAICompatibleVisionBackend(VisionBackend):
             async_client=async_http_client,
         )
         self._capabilities = self._declared_capabilities()
+        self._warned: set[str] = set()
+        self._warned_lock = threading.Lock()
+        self._server: ServerProfile | None = None
+        self._probe_lock = threading.Lock()
 
     # ---- capabilities and lifecycle -----------------------------------------------------------
     def get_capabilities(self) -> VisionBackendCapabilities:
@@ -324,22 +363,111 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         streaming = first.extra.get("stream") or first.extra.get("partial_images")
         return not streaming and all(r.seed is None and r == first for r in requests)
 
+    def _dropped(self, shaped: Shaped) -> dict[str, Any]:
+        """The metadata saying what a request lost on the way; one warning per backend and field, not per call."""
+        notes: dict[str, Any] = {}
+        if shaped.ignored:
+            notes["ignored_params"] = sorted(shaped.ignored)
+        if shaped.requested_size:
+            notes["requested_size"] = shaped.requested_size
+        new = [name for name in notes.get("ignored_params", ()) if name not in self._warned]
+        if shaped.requested_size and "size" not in self._warned:
+            new.append("size")
+        if new:
+            with self._warned_lock:
+                new = [name for name in new if name not in self._warned]
+                self._warned.update(new)
+            for name in new:
+                what = "mapped to the nearest size it takes" if name == "size" else "dropped"
+                _log.warning(
+                    "%s does not take %s: %s (see metadata; strict_params=True refuses instead)",
+                    self.config.model_id or self.family.name,
+                    "width/height" if name == "size" else name,
+                    what,
+                )
+        return notes
+
+    def _profile(self) -> Operation:
+        """The server's dialect (and sd-server's other APIs), learned on the first image call and kept.
+
+        Never blocks a thread or an event loop: a call that finds another one probing waits in short
+        :class:`Wait` steps (which see the caller's cancel) until the profile is there.
+        """
+        while self._server is None:
+            if not self._probe_lock.acquire(blocking=False):
+                yield Wait(_PROBE_WAIT_S)
+                continue
+            try:
+                if self._server is None:
+                    models_url = self.config.url(self.config.models_path)
+                    openai = self.family.openai or is_openai_host(self.config.base_url)  # type: ignore[arg-type]
+                    self._server = yield from detect(self.config.dialect, self.config.base_url, models_url, openai)
+            finally:
+                self._probe_lock.release()
+        return self._server
+
     def _images(self, task: str, request: Any, reporter: ProgressReporter, n: int | None = None) -> Operation:
-        fields = shape_fields(self.family, request, self.config.model_id, n=n)
+        model = self.config.model_id or self.family.name
+        shaped = shape_fields(self.family, request, self.config.model_id, n=n, strict=self.config.strict_params)
+        files = edit_files(self.family, request, self.config.model_id) if task == "image_to_image" else None
+        if self._server is None and files:  # a request no server could read is refused before the probe too
+            form_fields(shaped.fields)
+        elif self._server is None:
+            json_body(shaped.fields)
+        server: ServerProfile = yield from self._profile()
+        dialect = server.dialect
+        fields, wire, dropped = translate(dialect, shaped.fields, strict=self.config.strict_params, model=model)
+        shaped.ignored += dropped
+        route = server.route(task)
+        if route != "openai":
+            return (yield from self._sdcpp_api(route, task, request, fields, reporter, self._notes(shaped, dialect)))
         if task == "image_to_image":
             path = self.config.image_edits_path
-            files = edit_files(self.family, request, self.config.model_id)
-            call = HttpCall("POST", self.config.url(path), data=form_fields(fields), files=files)
+            if dialect.image_field:
+                files = edit_files(self.family, request, self.config.model_id, dialect.image_field)
+            call = HttpCall("POST", self.config.url(path), data=form_fields(wire), files=files)
         else:
             path = self.config.image_generations_path
-            call = HttpCall("POST", self.config.url(path), json=json_body(fields))
-        if fields.get("stream"):
-            call = dataclasses.replace(call, on_event=_preview_sink(reporter, fields.get("partial_images")))
+            call = HttpCall("POST", self.config.url(path), json=json_body(wire))
+        if wire.get("stream"):
+            call = dataclasses.replace(call, on_event=_preview_sink(reporter, wire.get("partial_images")))
         response = yield call
-        return (yield from self._assets(response, fields, path, "image"))
+        return (yield from self._assets(response, fields, path, "image", self._notes(shaped, dialect)))
 
-    def _assets(self, response: HttpResponse, fields: dict[str, Any], path: str, kind: str) -> Operation:
-        payload = streamed_payload(response.events, response.url) if response.events else response.json()
+    def _sdcpp_api(
+        self, route: str, task: str, request: Any, fields: dict[str, Any], reporter: ProgressReporter, notes: dict
+    ) -> Operation:
+        """sd-server beyond ``/v1``: its native job API (``native``) or its A1111 img2img (``sdapi``)."""
+        root = server_root(self.config.base_url)  # type: ignore[arg-type]
+        edit = task == "image_to_image"
+        image = image_b64(request.image) if edit else None
+        mask = image_b64(request.mask) if edit and request.mask is not None else None
+        if route == "native":
+            body = native_body(fields, image, mask)
+            interval, limit = self.config.poll_interval_s, self.config.job_timeout_s
+            payload, response, job_id, job_s = yield from run_job(root, body, reporter, interval, limit)
+            notes = {**notes, "job_id": job_id, "job_s": job_s}
+            return (yield from self._assets(response, fields, SUBMIT_PATH, "image", notes, payload))
+        png = sniff_mime_type(request.image) == "image/png"
+        body = sdapi_img2img(fields, image, mask, png_size(request.image) if png else None)  # type: ignore[arg-type]
+        response = yield HttpCall("POST", f"{root}{SDAPI_IMG2IMG}", json=json_body(body))
+        payload = sdapi_payload(response.json(), response.url)
+        return (yield from self._assets(response, fields, SDAPI_IMG2IMG, "image", notes, payload))
+
+    def _notes(self, shaped: Shaped, dialect: Dialect) -> dict[str, Any]:
+        return {**self._dropped(shaped), "dialect": dialect.name}
+
+    def _assets(
+        self,
+        response: HttpResponse,
+        fields: dict[str, Any],
+        path: str,
+        kind: str,
+        notes: dict[str, Any],
+        payload: Any = None,
+    ) -> Operation:
+        if payload is None:
+            payload = streamed_payload(response.events, response.url) if response.events else response.json()
         assets = []
         elapsed = response.elapsed_s
         for index, item in enumerate(media_items(payload, response.url)):
@@ -350,12 +478,13 @@ class OpenAICompatibleVisionBackend(VisionBackend):
                 download = yield download_call(item["url"])
                 data, elapsed = download.content, elapsed + download.elapsed_s
             mime = checked_media(data, source, kind)
-            metadata = {**provenance(fields, payload, item, path), "http_s": round(elapsed, 4)}
+            metadata = {**provenance(fields, payload, item, path), **notes, "http_s": round(elapsed, 4)}
             assets.append(GeneratedAsset(kind, data, mime, metadata))  # type: ignore[arg-type]
         return assets
 
     def _video(self, task: str, request: Any, reporter: ProgressReporter) -> Operation:
-        fields = video_fields(self.family, request, self.config.model_id)
+        shaped = video_fields(self.family, request, self.config.model_id, strict=self.config.strict_params)
+        fields, notes = shaped.fields, self._dropped(shaped)
         path = self.config.text_to_video_path if task == "text_to_video" else self.config.image_to_video_path
         url = self.config.url(path)  # type: ignore[arg-type]
         if task == "text_to_video":
@@ -368,8 +497,10 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         response = yield call
         payload = response.json()
         if isinstance(payload, dict) and "data" not in payload and payload.get("id") and payload.get("status"):
-            return [(yield from self._video_job(url, payload, fields, path, reporter))]  # type: ignore[arg-type]
-        return (yield from self._assets(response, fields, path, "video"))  # type: ignore[arg-type]
+            asset = yield from self._video_job(url, payload, fields, path, reporter)  # type: ignore[arg-type]
+            asset.metadata.update(notes)
+            return [asset]
+        return (yield from self._assets(response, fields, path, "video", notes))  # type: ignore[arg-type]
 
     def _video_job(
         self, url: str, job: dict[str, Any], fields: dict[str, Any], path: str, reporter: ProgressReporter
