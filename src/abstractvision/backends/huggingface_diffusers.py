@@ -310,8 +310,9 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
             "torch_dtype": str(self._dtype).removeprefix("torch."),
             "device": self._device,
         }
-        if "strength" in call:
-            metadata["strength"] = call["strength"]
+        for key in ("negative_prompt", "width", "height", "strength"):  # what else shaped the picture
+            if call.get(key) is not None:
+                metadata[key] = call[key]
         if retried:
             metadata["fp32_retry"] = True
         return metadata
