@@ -211,8 +211,12 @@ class ResolvedSettings:
     sources: Mapping[str, str]
 
     def value(self, name: str) -> Any:
-        declared = {s.name: s for s in declared_settings(self.config_class)}
-        return self.values[name] if name in self.values else declared[name].default
+        if name in self.values:
+            return self.values[name]
+        for declared in declared_settings(self.config_class):
+            if declared.name == name:
+                return declared.default
+        raise KeyError(f"{self.config_class.__name__} declares no setting {name!r}")
 
     def source(self, name: str) -> str:
         """``argument``, ``env:NAME`` or ``default``."""
@@ -224,9 +228,9 @@ class ResolvedSettings:
             (s.name, s.display(self.value(s.name)), self.source(s.name)) for s in declared_settings(self.config_class)
         ]
 
-    def build(self, **explicit: Any) -> Any:
-        """The config object, with ``explicit`` (non-``None``) values on top."""
-        return self.config_class(**{**self.values, **{k: v for k, v in explicit.items() if v is not None}})
+    def build(self) -> Any:
+        """The config object: these values over the config's own defaults."""
+        return self.config_class(**self.values)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={value!r}" for name, value, _ in self.describe() if value is not None)
