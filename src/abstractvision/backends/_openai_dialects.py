@@ -42,9 +42,12 @@ class Dialect:
     carries: ClassVar[frozenset[str]] = frozenset(PORTABLE)
     #: The multipart field of the edited image, when the dialect fixes it (else the model family's).
     image_field: ClassVar[str | None] = None
+    #: Whether ``width``/``height`` go as fields next to ``size`` (else ``size`` alone says the size).
+    sends_dimensions: ClassVar[bool] = True
 
     def wire(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """``fields`` (generic shape, dropped controls already removed) as this server reads them."""
+        """``fields`` (generic shape; dropped controls, and width/height where not sent, already
+        removed) as this server reads them."""
         return fields
 
 
@@ -53,10 +56,7 @@ class OpenAIDialect(Dialect):
 
     name = "openai"
     carries = frozenset()
-
-    def wire(self, fields: dict[str, Any]) -> dict[str, Any]:
-        fields.pop("width", None), fields.pop("height", None)
-        return fields
+    sends_dimensions = False
 
 
 class SdcppDialect(Dialect):
@@ -69,6 +69,7 @@ class SdcppDialect(Dialect):
 
     name = "sdcpp"
     image_field = "image[]"
+    sends_dimensions = False
     _KEYS: ClassVar[dict[str, str]] = {
         "seed": "seed",
         "steps": "steps",
@@ -79,7 +80,6 @@ class SdcppDialect(Dialect):
     }
 
     def wire(self, fields: dict[str, Any]) -> dict[str, Any]:
-        fields.pop("width", None), fields.pop("height", None)
         block = {key: fields.pop(name) for name, key in self._KEYS.items() if fields.get(name) is not None}
         if block and fields.get("prompt") is not None:
             text = json.dumps(block, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -93,9 +93,9 @@ class LocalAIDialect(Dialect):
 
     name = "localai"
     carries = frozenset({"negative_prompt", "seed", "steps"})
+    sends_dimensions = False
 
     def wire(self, fields: dict[str, Any]) -> dict[str, Any]:
-        fields.pop("width", None), fields.pop("height", None)
         if fields.get("steps") is not None:
             fields["step"] = fields.pop("steps")
         negative = fields.pop("negative_prompt", None)
@@ -108,9 +108,9 @@ class DiffusersServerDialect(Dialect):
     """vLLM-Omni's and SGLang-Diffusion's image APIs: diffusers' names as top-level fields, ``size`` as WxH."""
 
     name = "vllm-omni"
+    sends_dimensions = False
 
     def wire(self, fields: dict[str, Any]) -> dict[str, Any]:
-        fields.pop("width", None), fields.pop("height", None)
         if fields.get("steps") is not None:
             fields["num_inference_steps"] = fields.pop("steps")
         return fields
@@ -146,7 +146,10 @@ def translate(
             field=dropped[0],
         )
     recorded = {name: value for name, value in fields.items() if name not in dropped}
-    return recorded, dialect.wire(dict(recorded)), dropped
+    sent = dict(recorded)
+    if not dialect.sends_dimensions:
+        sent.pop("width", None), sent.pop("height", None)
+    return recorded, dialect.wire(sent), dropped
 
 
 # ---- sd-server's A1111 img2img: the edit that really uses the image on SD 1.x ------------------
