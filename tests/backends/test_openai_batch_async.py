@@ -154,3 +154,11 @@ def test_one_backend_shared_by_threads(openai_server):
         assets = list(pool.map(lambda i: manager.generate_image("a cat", seed=i), range(24)))
     assert sorted(a.metadata["seed"] for a in assets) == list(range(24))
     assert len(openai_server.requests_to("/models")) == 1  # one dialect probe for 8 threads
+
+
+def test_a_server_spoken_to_in_the_openai_dialect_gets_its_batch_unseeded(openai_server):
+    """The dialect, not only the model id, says the server takes no seeds: no seeds drawn to be dropped."""
+    config = OpenAICompatibleBackendConfig(base_url=openai_server.base_url, model_id="sd-local", dialect="openai")
+    manager = openai_server.track(VisionManager(backend=OpenAICompatibleVisionBackend(config=config)))
+    assets = manager.generate_image_batch("a cat", count=3)
+    assert sent(openai_server, "n") == [3] and sent(openai_server, "seed") == [None] and len(assets) == 3

@@ -245,6 +245,8 @@ class OpenAICompatibleVisionBackend(VisionBackend):
             client=http_client,
             async_client=async_http_client,
         )
+        #: OpenAI's own service or model: ``auto`` picks the openai dialect for it without asking.
+        self._openai = self.family.openai or is_openai_host(self.config.base_url)  # type: ignore[arg-type]
         self._capabilities = self._declared_capabilities()
         self._warned: set[str] = set()
         self._warned_lock = threading.Lock()
@@ -263,7 +265,9 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         if self.config.image_to_video_path:
             tasks.append("image_to_video")
         return VisionBackendCapabilities(
-            supported_tasks=tuple(tasks), supports_mask=self.family.edits, supports_seed=not self.family.openai
+            supported_tasks=tuple(tasks),
+            supports_mask=self.family.edits,
+            supports_seed=self.config.dialect != "openai" and not (self.config.dialect == "auto" and self._openai),
         )
 
     def close(self) -> None:
@@ -400,8 +404,8 @@ class OpenAICompatibleVisionBackend(VisionBackend):
             try:
                 if self._server is None:
                     models_url = self.config.url(self.config.models_path)
-                    openai = self.family.openai or is_openai_host(self.config.base_url)  # type: ignore[arg-type]
-                    self._server = yield from detect(self.config.dialect, self.config.base_url, models_url, openai)
+                    base_url = self.config.base_url
+                    self._server = yield from detect(self.config.dialect, base_url, models_url, self._openai)
             finally:
                 self._probe_lock.release()
         return self._server
