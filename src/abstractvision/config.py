@@ -167,6 +167,9 @@ class DeclaredSetting:
 
     def parse(self, raw: Any, label: str) -> Any:
         """A value given as text (``"30"``, ``"1"``) read like the variable would be, errors naming ``label``."""
+        if self.spec.secret and isinstance(self.default, tuple):  # a list of secrets: a comma list as text
+            items = raw.split(",") if isinstance(raw, str) else raw
+            return tuple(key for key in (clean_secret(item, label) for item in items) if key)
         if self.spec.secret:
             return clean_secret(raw, label)
         if not isinstance(raw, str):
@@ -174,6 +177,8 @@ class DeclaredSetting:
         return _PARSERS.get(self.kind, _parse_str)(raw, label)
 
     def display(self, value: Any) -> Any:
+        if self.spec.secret and isinstance(value, tuple):
+            return tuple(redact(item) for item in value)
         if self.spec.secret and value:
             return redact(value)
         if self.spec.url and isinstance(value, str):

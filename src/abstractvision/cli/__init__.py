@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "models": ("registry_cmds", "models", "List the models the capability registry knows."),
     "provider-models": ("catalog", "provider_models", "List a provider's own models (remote or local cache)."),
     "repl": ("repl", "repl", "Interactive session: switch backends, set defaults, generate."),
+    "serve": ("serve", "serve", "Serve a backend over HTTP: OpenAI's Images API, jobs, progress, cancel, keys."),
     "show-model": ("registry_cmds", "show_model", "Show a registry model's tasks, parameters and notes."),
     "t2i": ("generate", "t2i", "Generate an image from a prompt (text_to_image)."),
     "t2v": ("generate", "t2v", "Generate a video from a prompt (text_to_video)."),

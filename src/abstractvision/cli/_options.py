@@ -59,12 +59,39 @@ def backend_flags() -> dict[str, BackendFlag]:
     return flags
 
 
-def _click_option(entry: BackendFlag) -> Callable[[Any], Any]:
-    if entry.kind is bool:
-        name = entry.flag.removeprefix("--")
-        return click.option(f"--{name}/--no-{name}", entry.param, default=None, help=entry.help())
-    kind = {int: click.IntRange(min=0), float: click.FloatRange(min=0)}.get(entry.kind, str)
-    return click.option(entry.flag, entry.param, type=kind, help=entry.help())
+def _click_option(flag: str, param: str, kind: type, help_text: str, *, multiple: bool = False) -> Callable[[Any], Any]:
+    if kind is bool:
+        name = flag.removeprefix("--")
+        return click.option(f"--{name}/--no-{name}", param, default=None, help=help_text)
+    click_type = {int: click.IntRange(min=0), float: click.FloatRange(min=0)}.get(kind, str)
+    return click.option(flag, param, type=click_type, multiple=multiple, help=help_text)
+
+
+def setting_options(config_class: type, prefix: str) -> Callable[[Any], Any]:
+    """A click option for every setting ``config_class`` declares, its parameter named ``prefix`` +
+    the setting's name (so it cannot collide with a backend flag's); a tuple setting repeats."""
+    from ..config import declared_settings
+
+    return stack_options(
+        *(
+            _click_option(
+                s.flag,
+                prefix + s.name,
+                s.kind,
+                f"{s.spec.help} (env {s.spec.env[0]})",
+                multiple=isinstance(s.default, tuple),
+            )
+            for s in declared_settings(config_class)
+        )
+    )
+
+
+def pop_setting_options(values: dict[str, Any], config_class: type, prefix: str) -> dict[str, Any]:
+    """Take :func:`setting_options`' values out of a command's parameters, keyed by setting name."""
+    from ..config import declared_settings
+
+    taken = {s.name: values.pop(prefix + s.name, None) for s in declared_settings(config_class)}
+    return {name: value for name, value in taken.items() if value not in (None, ())}
 
 
 def pop_backend_flags(values: dict[str, Any]) -> dict[str, Any]:
@@ -119,14 +146,19 @@ def _check_provider(ctx: click.Context, param: click.Parameter, value: str | Non
     return value
 
 
-def backend_options(func: Any) -> Any:
-    """``--provider`` and every declared backend flag (see the module docstring)."""
+def backend_options(func: Any = None, *, renamed: Mapping[str, str] | None = None) -> Any:
+    """``--provider`` and every declared backend flag (see the module docstring). ``renamed`` gives
+    some of them another flag on one command (``serve`` keeps ``--api-key`` for its own keys)."""
+    if func is None:
+        return functools.partial(backend_options, renamed=renamed)
+    renamed = renamed or {}
     provider = click.option(
         "--provider",
         callback=_check_provider,
         help="Backend: openai, diffusers, sdcpp or a plugin (env ABSTRACTVISION_PROVIDER).",
     )
-    return stack_options(provider, *(_click_option(entry) for entry in backend_flags().values()))(func)
+    options = (_click_option(renamed.get(e.param, e.flag), e.param, e.kind, e.help()) for e in backend_flags().values())
+    return stack_options(provider, *options)(func)
 
 
 # Generation options, by the tasks that take them.

@@ -1,0 +1,136 @@
+"""From a validated wire body to a job: which task, the manager's fields, what the record keeps.
+
+The manager does the real validation (its messages name the field); this module only does what
+is the server's own: the served model, ``size`` strings, the server's limits on ``n`` and pixels,
+and input images decoded from base64 or uploads. Unknown body fields go to the backend's ``extra``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import APIError
+from .settings import ServerConfig
+
+#: Body fields that steer the server or the response, never the backend.
+_CONTROL_FIELDS = frozenset(
+    {
+        "model",
+        "n",
+        "size",
+        "response_format",
+        "output_format",
+        "output_compression",
+        "stream",
+        "partial_images",
+        "task",
+        "image",
+        "images",
+        "mask",
+        "reference_image",
+        "seconds",
+        "input_reference",
+    }
+)
+#: OpenAI request fields that only mean something to OpenAI's own models; dropped unless the
+#: backend is an HTTP service that may understand them (passed through in ``extra`` there).
+_OPENAI_ONLY = frozenset({"quality", "style", "background", "moderation", "user", "input_fidelity"})
+
+#: Input image fields whose bytes are stored and referenced by file id in the job record.
+INPUT_FIELDS = ("image", "mask", "reference_image")
+
+
+@dataclass
+class Submission:
+    """A job ready to queue: the task, the record's request and the runner's fields."""
+
+    task: str
+    request: dict[str, Any]
+    inputs: dict[str, Any] = field(default_factory=dict)  # field -> bytes (or list of bytes)
+
+    @property
+    def response_format(self) -> str:
+        return self.request.get("response_format") or "b64_json"
+
+
+def parse_size(size: str | None, field_name: str = "size") -> tuple[int, int] | None:
+    """``"1024x768"`` -> (1024, 768); ``None``/``"auto"`` -> ``None`` (the backend's default)."""
+    if size is None or size == "auto":
+        return None
+    width, sep, height = size.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit() or int(width) < 1 or int(height) < 1:
+        raise APIError(
+            400,
+            f"{field_name}: expected 'WIDTHxHEIGHT' (e.g. 512x512) or 'auto', got {size!r}",
+            param=field_name,
+            code="invalid_size",
+        )
+    return int(width), int(height)
+
+
+def build_submission(
+    task: str,
+    body: dict[str, Any],
+    config: ServerConfig,
+    served_model: str,
+    *,
+    passthrough_openai_fields: bool,
+) -> Submission:
+    """Check the server's own rules on ``body`` (a model dump, extras included) and split it up."""
+    model = body.get("model")
+    if model not in (None, "", served_model):
+        raise APIError(
+            404,
+            f"model {model!r} is not served here; this server serves {served_model!r} (GET /v1/models)",
+            param="model",
+            code="model_not_found",
+        )
+    n = body.get("n") or 1
+    if n > config.max_n:
+        raise APIError(400, f"n: at most {config.max_n} images per request (got {n})", param="n", code="too_many")
+    fields: dict[str, Any] = {}
+    size = parse_size(body.get("size"))
+    if size is not None:
+        fields["width"], fields["height"] = size
+    for key, value in body.items():
+        if value is None or key in _CONTROL_FIELDS:
+            continue
+        if key in _OPENAI_ONLY and not passthrough_openai_fields:
+            continue
+        fields[key] = value
+    width, height = fields.get("width"), fields.get("height")
+    if width and height and width * height > config.max_pixels:
+        raise APIError(
+            413,
+            f"size: {width}x{height} is over this server's limit of {config.max_pixels} pixels",
+            param="size",
+            code="too_many_pixels",
+        )
+    request = {
+        "fields": fields,
+        "n": n,
+        "model": served_model,
+        "response_format": body.get("response_format") or "b64_json",
+        "output_format": body.get("output_format"),
+        "output_compression": body.get("output_compression"),
+        "size": body.get("size"),
+    }
+    return Submission(task, request)
+
+
+def decode_base64_image(value: str, field_name: str) -> bytes:
+    """Base64 (or a ``data:`` URL) -> bytes; the manager checks that they are an image."""
+    text = value.partition(",")[2] if value.startswith("data:") else value
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise APIError(400, f"{field_name}: not valid base64", param=field_name, code="invalid_base64") from None
+    if not data:
+        raise APIError(400, f"{field_name}: empty", param=field_name, code="invalid_image")
+    return data
+
+
+__all__ = ["INPUT_FIELDS", "Submission", "build_submission", "decode_base64_image", "parse_size"]

@@ -1,0 +1,119 @@
+"""OpenAI's Videos API over the job queue: create, poll, download.
+
+A video is a job (``text_to_video``, or ``image_to_video`` with an ``input_reference``); these
+routes show it in OpenAI's ``video`` shape. Where the backend has no video task, creating one is
+a 400 that says so (the capability check of the manager).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from .deps import caller, service
+from .errors import APIError
+from .routes_common import ERROR_RESPONSES, read_upload
+from .routes_images import svc_submission
+from .schemas import VideoForm, VideoObject
+from .service import ImageService
+
+router = APIRouter(tags=["videos"])
+
+#: job status -> OpenAI video status
+_VIDEO_STATUS = {"queued": "queued", "running": "in_progress", "completed": "completed"}
+
+
+@router.post("/v1/videos", response_model=VideoObject, responses=ERROR_RESPONSES)
+async def create_video(
+    request: Request,
+    owner: str = Depends(caller),
+    svc: ImageService = Depends(service),
+) -> Any:
+    form = await _video_form(request)
+    fields = form.model_dump(exclude_none=True, exclude={"input_reference"})
+    seconds = fields.pop("seconds", None)
+    if seconds is not None:
+        fields.setdefault("extra", {})["seconds"] = _seconds(seconds)
+    task = "image_to_video" if form.input_reference is not None else "text_to_video"
+    submission = svc_submission(svc, task, fields)
+    if form.input_reference is not None:
+        submission.inputs["image"] = await read_upload(form.input_reference, "input_reference", svc.config)
+    job = await svc.submit(owner, submission)
+    return video_object(svc.queue.view(job.id, owner), svc.model_id, form.size, seconds)
+
+
+@router.get("/v1/videos/{video_id}", response_model=VideoObject, responses=ERROR_RESPONSES)
+async def get_video(video_id: str, owner: str = Depends(caller), svc: ImageService = Depends(service)) -> Any:
+    return video_object(_video_view(svc, video_id, owner), svc.model_id)
+
+
+@router.get(
+    "/v1/videos/{video_id}/content",
+    responses={**ERROR_RESPONSES, 200: {"content": {"video/mp4": {}}, "description": "The video file."}},
+    response_class=Response,
+)
+async def video_content(video_id: str, owner: str = Depends(caller), svc: ImageService = Depends(service)) -> Any:
+    view = _video_view(svc, video_id, owner)
+    if view["status"] != "completed" or not view.get("result"):
+        raise APIError(
+            404, f"video {video_id!r} is {view['status']}, not completed", param="video_id", code="not_ready"
+        )
+    data, content_type = svc.file_for(view["result"][0]["file_id"], owner)
+    return Response(data, media_type=content_type)
+
+
+async def _video_form(request: Request) -> VideoForm:
+    """The body as JSON or multipart (the SDK sends multipart when there is an ``input_reference``)."""
+    from fastapi.exceptions import RequestValidationError
+    from pydantic import ValidationError
+
+    try:
+        if request.headers.get("content-type", "").startswith("multipart/"):
+            form = await request.form()
+            return VideoForm.model_validate({k: form.getlist(k)[-1] for k in form.keys()})
+        return VideoForm.model_validate(await request.json())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    except ValueError:
+        raise APIError(400, "body: expected JSON or multipart form data", param="body") from None
+
+
+def _seconds(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise APIError(400, f"seconds: expected a number, got {value!r}", param="seconds") from None
+    if not 0 < seconds <= 600:
+        raise APIError(400, "seconds: must be between 0 and 600", param="seconds")
+    return seconds
+
+
+def _video_view(svc: ImageService, video_id: str, owner: str) -> dict[str, Any]:
+    view = svc.queue.view(video_id, owner)
+    if view is None or view["task"] not in ("text_to_video", "image_to_video"):
+        raise APIError(404, f"video {video_id!r} not found", param="video_id", code="not_found")
+    return view
+
+
+def video_object(view: dict[str, Any], model: str, size: str | None = None, seconds: Any = None) -> dict[str, Any]:
+    progress = view.get("progress") or {}
+    step, total = progress.get("step"), progress.get("total")
+    status = _VIDEO_STATUS.get(view["status"], "failed")
+    percent = 100 if status == "completed" else int(100 * step / total) if step and total else 0
+    body: dict[str, Any] = {
+        "id": view["id"],
+        "object": "video",
+        "created_at": view["created"],
+        "status": status,
+        "model": model,
+        "progress": percent,
+        "seconds": None if seconds is None else str(seconds),
+        "size": size,
+    }
+    if status == "failed":
+        body["error"] = view.get("error") or {"message": f"the job was {view['status']}", "type": "server_error"}
+    return body
+
+
+__all__ = ["router", "video_object"]

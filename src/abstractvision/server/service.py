@@ -1,0 +1,125 @@
+"""The server's state in one object: settings, keys, store, job records, queue and runner.
+
+Routes ask it to submit a job and to wait for one; it owns startup (recover records, preload)
+and shutdown (grace period, then cancel). It knows no engine: that is the runner's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from ..artifacts import LocalAssetStore, artifact_id_of
+from .auth import KeyRing
+from .errors import APIError
+from .jobs import Job, JobQueue
+from .records import JobRecords
+from .requests import Submission
+from .runner import Runner
+from .settings import ServerConfig
+
+log = logging.getLogger("abstractvision.server")
+
+#: How often a waiting sync request checks that its client is still there.
+_DISCONNECT_POLL_S = 0.1
+
+
+class ImageService:
+    def __init__(self, config: ServerConfig, runner: Runner, *, backend_name: str, local_engine: bool):
+        self.config = config
+        self.runner = runner
+        self.backend_name = backend_name
+        self.keys = KeyRing(config.api_keys)
+        root = config.store_path()
+        self.store = LocalAssetStore(root / "files")
+        self.records = JobRecords(root / "jobs.sqlite3")
+        concurrency = config.concurrency or (1 if local_engine else 4)
+        self.queue = JobQueue(runner, self.records, self.store, max_queue=config.max_queue, concurrency=concurrency)
+        self.started_at = time.time()
+        self.ready = False
+        self.not_ready_reason: str | None = "starting"
+
+    def __repr__(self) -> str:
+        return f"ImageService(model={self.model_id!r}, backend={self.backend_name!r}, {self.config!r})"
+
+    @property
+    def model_id(self) -> str:
+        return self.runner.model_id
+
+    async def start(self) -> None:
+        await self.queue.start()
+        try:
+            await self.runner.start()
+        except Exception as exc:  # the server stays up to say why on /readyz
+            log.error("the backend failed to load: %s", exc)
+            self.not_ready_reason = f"the backend failed to load: {' '.join(str(exc).split())}"
+            return
+        self.ready, self.not_ready_reason = True, None
+
+    async def stop(self) -> None:
+        self.ready, self.not_ready_reason = False, "shutting down"
+        await self.queue.stop(self.config.grace_s)
+        try:
+            await self.runner.close()
+        finally:
+            self.records.close()
+
+    # ---- jobs --------------------------------------------------------------------------------
+    async def submit(self, owner: str, submission: Submission) -> Job:
+        """Store the inputs (a queued job must survive a restart), then queue the job."""
+        fields = dict(submission.request["fields"])
+        stored: dict[str, Any] = {}
+        if submission.inputs:
+            stored = await asyncio.to_thread(self._store_inputs, submission.inputs)
+        fields.update(submission.inputs)
+        request = {**submission.request, "inputs": stored}
+        return await self.queue.submit(owner, submission.task, request, fields)
+
+    def _store_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        def keep(data: bytes) -> str:
+            return artifact_id_of(self.store.store_bytes(data, tags={"role": "input"}))
+
+        return {
+            name: [keep(d) for d in data] if isinstance(data, list) else keep(data) for name, data in inputs.items()
+        }
+
+    async def wait(self, job: Job, is_disconnected: Any) -> None:
+        """Wait for ``job``; a client that hangs up cancels it (out of the queue, or its engine stopped)."""
+        try:
+            while not job.done.is_set():
+                try:
+                    await asyncio.wait_for(job.done.wait(), timeout=_DISCONNECT_POLL_S)
+                except asyncio.TimeoutError:
+                    if await is_disconnected():
+                        log.info("job %s: client disconnected; cancelling", job.id)
+                        self.queue.cancel(job)
+                        return
+        except asyncio.CancelledError:  # the server cancelled the request (shutdown, disconnect)
+            self.queue.cancel(job)
+            raise
+
+    def outcome(self, job: Job) -> list[dict[str, Any]]:
+        """A finished job's result items, or its error as the API error it is."""
+        if job.status == "completed":
+            return job.result or []
+        error = job.error or {}
+        if job.status == "cancelled":
+            raise APIError(503, error.get("message", "the job was cancelled"), type="server_error", code="cancelled")
+        raise APIError(
+            job.error_status,
+            error.get("message", "generation failed"),
+            type=error.get("type", "server_error"),
+            param=error.get("param"),
+            code=error.get("code"),
+        )
+
+    def file_for(self, file_id: str, owner: str) -> tuple[bytes, str]:
+        content_type = self.records.file_content_type(file_id, owner)
+        if content_type is None:
+            raise APIError(404, f"file {file_id!r} not found", param="file_id", code="not_found")
+        return self.store.load_bytes(file_id), content_type
+
+
+__all__ = ["ImageService"]
