@@ -139,6 +139,8 @@ class VisionBackendCapabilities:
     engine takes without wrapping it onto another (seeds run from 0); a request above it is refused.
     ``supports_seed``: the engine takes a seed; the manager draws distinct seeds for a batch only
     then (an engine without seeds, such as OpenAI's image models, makes its batch its own way).
+    ``cancels_running``: a cancel stops a run that has started (not only one still waiting), so a
+    server can promise it. ``previews``: runs report partial images as ``preview`` progress events.
     """
 
     supported_tasks: tuple[str, ...] = ()
@@ -150,6 +152,8 @@ class VisionBackendCapabilities:
     max_frames: int | None = None
     max_seed: int = DEFAULT_MAX_SEED
     supports_seed: bool = True
+    cancels_running: bool = True
+    previews: bool = False
 
 
 @dataclass(frozen=True)

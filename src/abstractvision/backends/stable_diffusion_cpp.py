@@ -257,8 +257,15 @@ class StableDiffusionCppVisionBackend(VisionBackend):
     def get_capabilities(self) -> VisionBackendCapabilities:
         # Seeds: the default 0..2**32-1 is sd.cpp's own range. sd-cli and the bindings take an int64, but
         # its cpu and std_default RNGs (--rng) keep only a seed's low 32 bits, and a negative one means "random".
+        # Cancel: sd-cli is killed at once; the 0.4.5 bindings have no abort hook, so a python-mode run
+        # that has started finishes first.
+        cli = self.config.mode == "cli" or (self.config.mode == "auto" and self.find_sd_cli() is not None)
         return VisionBackendCapabilities(
-            supported_tasks=IMAGE_TASKS, supports_mask=True, max_width=MAX_SIZE, max_height=MAX_SIZE
+            supported_tasks=IMAGE_TASKS,
+            supports_mask=True,
+            max_width=MAX_SIZE,
+            max_height=MAX_SIZE,
+            cancels_running=cli,
         )
 
     def preload(self) -> None:

@@ -60,11 +60,11 @@ def describe_capabilities(svc: ImageService) -> dict[str, Any]:
         },
         "features": {
             "cancel_queued": True,
-            "cancel_running": svc.runner.cancels_running(),
+            "cancel_running": caps.cancels_running,
             "stream": True,
             "jobs": True,
             "mask": caps.supports_mask,
-            "previews": bool(getattr(svc.runner, "sends_previews", False)),
+            "previews": caps.previews,
         },
         "auth_required": svc.keys.required,
     }

@@ -36,8 +36,6 @@ class Runner(Protocol):
 
     def capabilities(self) -> VisionBackendCapabilities: ...
 
-    def cancels_running(self) -> bool: ...
-
     async def run(
         self,
         task: str,
@@ -68,9 +66,6 @@ class LocalRunner:
 
     def capabilities(self) -> VisionBackendCapabilities:
         return self.manager.backend.get_capabilities()
-
-    def cancels_running(self) -> bool:
-        return bool(getattr(self.manager.backend, "cancels_running", True))
 
     async def run(
         self,

@@ -54,7 +54,11 @@ class SlowBackend(VisionBackend):
 
     def get_capabilities(self) -> VisionBackendCapabilities:
         return VisionBackendCapabilities(
-            supported_tasks=("text_to_image", "image_to_image"), supports_mask=True, max_width=2048, max_height=2048
+            supported_tasks=("text_to_image", "image_to_image"),
+            supports_mask=True,
+            max_width=2048,
+            max_height=2048,
+            previews=self.config.previews,
         )
 
     def generate_image(self, request) -> GeneratedAsset:
