@@ -6,10 +6,11 @@
 #
 # What it does, idempotently: a virtual environment in .venv (override with VENV=...), torch 2.13.0
 # installed *before* anything that depends on torch (so no multi-GB CUDA build is pulled in), this
-# checkout with its [diffusers,server,test,dev] extras, the real stable-diffusion.cpp engine (bindings +
-# sd-cli, built once from PyPI's source package and cached under ~/.cache/abstractvision/sdcpp),
-# and AbstractCore for the integration tests (without its dependencies: it pins an older
-# published abstractvision). Then ruff, then pytest.
+# checkout with its [diffusers,server,test,dev] extras, the real stable-diffusion.cpp engine (bindings,
+# sd-cli and sd-server, built once from PyPI's source package and cached under ~/.cache/abstractvision/sdcpp),
+# Debian's chromium for the browser tests (driven by Playwright, which downloads no browser), and
+# AbstractCore for the integration tests (without its dependencies: it pins an older published
+# abstractvision). Then ruff, then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${VENV:-.venv}"
@@ -27,6 +28,15 @@ pip() {
   rm -f "$log"
   return "$status"
 }
+# Browser tests drive Debian's chromium (no browser download): install it when missing and we may.
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  if command -v apt-get >/dev/null 2>&1; then
+    $sudo apt-get install -y -q chromium >/dev/null 2>&1 \
+      || { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q chromium >/dev/null 2>&1; } \
+      || echo "chromium could not be installed: the browser tests will be skipped" >&2
+  fi
+fi
 pip install "torch==2.13.0"
 pip install -e ".[diffusers,server,test,dev]"
 "$py" -c "import torch, diffusers, abstractvision" >/dev/null
