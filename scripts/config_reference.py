@@ -5,7 +5,8 @@ Run: ``python scripts/config_reference.py`` to rewrite the block between the mar
 ``--check`` to fail when the page is out of date (the test suite runs the check).
 
 Why generated: every setting is declared once, on its backend's config (environment variables,
-flag, help, default); a hand-written table would be a sixth copy that drifts.
+flag, help, default); a hand-written table would be a sixth copy that drifts. The server's table
+takes its flags from the ``serve`` command itself, so it shows exactly what the command accepts.
 """
 
 from __future__ import annotations
@@ -50,6 +51,22 @@ def _table(provider: str | None, config_class: type) -> list[str]:
     return rows
 
 
+def _server_table() -> list[str]:
+    """``abstractvision serve``'s settings (:class:`ServerConfig`): no AbstractCore key, flags as ``serve`` has them."""
+    from abstractvision.cli.serve import _PREFIX, serve
+    from abstractvision.config import declared_settings
+    from abstractvision.server.settings import ServerConfig
+
+    options = {param.name: (*param.opts, *param.secondary_opts) for param in serve.params}
+    rows = ["| setting | flag | environment variable | default | meaning |", "|---|---|---|---|---|"]
+    for s in declared_settings(ServerConfig):
+        name = f"`{s.name}`" + (" (secret)" if s.spec.secret else "")
+        flags = " / ".join(f"`{opt}`" for opt in options[_PREFIX + s.name])
+        variables = ", ".join(f"`{var}`" for var in s.spec.env)
+        rows.append(f"| {name} | {flags} | {variables} | {_cell(s.default)} | {s.spec.help} |")
+    return rows
+
+
 def render() -> str:
     """The generated block, markers included."""
     from abstractvision.backends import backend_config_classes
@@ -65,6 +82,7 @@ def render() -> str:
             "",
             *_table(provider, config_class),
         ]
+    lines += ["", "### Server (`abstractvision serve`)", "", *_server_table()]
     return "\n".join([*lines, "", END])
 
 

@@ -1,7 +1,8 @@
 """Every declared setting of every backend reaches the backend's config through every path.
 
 The paths: an environment variable, a command-line flag (parsed by the real ``t2i`` command), a
-REPL ``/backend`` word, and an AbstractCore owner key. (The server takes the CLI's backend flags.)
+REPL ``/backend`` word, an AbstractCore owner key, and ``abstractvision serve``'s backend flags
+(parsed by the real ``serve`` command, reaching the backend the built app serves).
 One sample value per setting, not the default, read from text the way each path gets it.
 """
 
@@ -65,23 +66,46 @@ def test_environment(provider, declared):
     assert getattr(backend.config, declared.name) == expected
 
 
+def command_args(command: Any, provider: str, declared: DeclaredSetting) -> list[str]:
+    """``--provider`` and the flags that give ``declared`` its sample value, as ``command`` spells
+    them (``serve`` renames the upstream ``--api-key``), the backend's required settings included."""
+    options = {param.name: param for param in command.params}
+    config_class = type(declared_config(provider))
+    args = ["--provider", provider]
+    for name, value in required_for(provider, declared).items():
+        required = next(s for s in declared_settings(config_class) if s.name == name)
+        args += [options[required.param].opts[0], value]
+    text, expected = sample(declared)
+    option = options[declared.param]
+    if declared.kind is bool:
+        args.append(option.opts[0] if expected else option.secondary_opts[0])
+    else:
+        args += [option.opts[0], text]
+    return args
+
+
 @pytest.mark.parametrize("provider,declared", CASES)
 def test_cli_flag(provider, declared):
     from abstractvision.cli._options import pop_backend_flags
     from abstractvision.cli._session import BackendSession
     from abstractvision.cli.generate import t2i
 
-    text, expected = sample(declared)
-    args = ["--provider", provider]
-    for name, value in required_for(provider, declared).items():
-        args += [next(s for s in declared_settings(type(declared_config(provider))) if s.name == name).flag, value]
-    if declared.kind is bool:
-        args.append(declared.flag if expected else "--no-" + declared.flag.removeprefix("--"))
-    else:
-        args += [declared.flag, text]
-    context = t2i.make_context("t2i", [*args, "a", "cat"])
+    context = t2i.make_context("t2i", [*command_args(t2i, provider, declared), "a", "cat"])
     session = BackendSession(pop_backend_flags(dict(context.params)))
-    assert getattr(session.backend.config, declared.name) == expected
+    assert getattr(session.backend.config, declared.name) == sample(declared)[1]
+
+
+@pytest.mark.parametrize("provider,declared", CASES)
+def test_serve_flag(provider, declared, tmp_path):
+    """The backend ``abstractvision serve`` serves (the app it would listen with) got the flag's value."""
+    pytest.importorskip("fastapi", reason="the [server] extra")
+    from abstractvision.cli.serve import serve, served_app
+
+    args = [*command_args(serve, provider, declared), "--store", str(tmp_path / "server")]
+    app, _, _ = served_app(dict(serve.make_context("serve", args).params))
+    served = app.state.service.runner.manager.backend
+    assert getattr(served.config, declared.name) == sample(declared)[1]
+    app.state.service.records.close()
 
 
 @pytest.mark.parametrize("provider,declared", CASES)

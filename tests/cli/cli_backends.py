@@ -6,7 +6,8 @@ see exactly which options the CLI sent (and which it left out). It reports steps
 switch release the previous one. ``EchoBackend.calls`` counts the generations of every instance
 (the CLI builds its own), so a test can tell that a command failed before generating.
 ``FolderBreakingBackend`` replaces the folder named by its ``output_folder`` parameter with a file
-while it generates: the disk changing under a long run.
+while it generates: the disk changing under a long run. ``SlowVideoBackend`` is the server tests'
+slow backend that also makes (stand-in) videos, so docs/server.md's video examples can run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from abstractvision.backends import VisionBackend
 from abstractvision.errors import ProviderError
 from abstractvision.progress import as_reporter
+from abstractvision.testing.slow import SlowBackend
 from abstractvision.types import GeneratedAsset, ProviderModelInfo, VisionBackendCapabilities
 
 FAILING_SEED = 13
@@ -96,3 +98,22 @@ class FolderBreakingBackend(EchoBackend):
         shutil.rmtree(folder)
         folder.write_text("a file where the output folder was")
         return super()._make(task, request, progress_callback)
+
+
+#: An MP4 file's first box and nothing else: enough to be a "video/mp4" result, not a playable clip.
+STAND_IN_MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+
+
+class SlowVideoBackend(SlowBackend):
+    name = "slow-video"
+
+    def get_capabilities(self) -> VisionBackendCapabilities:
+        caps = super().get_capabilities()
+        tasks = (*caps.supported_tasks, "text_to_video", "image_to_video")
+        return dataclasses.replace(caps, supported_tasks=tasks)
+
+    def generate_video(self, request):
+        return GeneratedAsset("video", STAND_IN_MP4, "video/mp4", {"model": self.config.model_id, "seed": request.seed})
+
+    def image_to_video(self, request):
+        return self.generate_video(request)

@@ -37,30 +37,18 @@ def _server_config_class() -> type:
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
     show_default=True,
-    help="Log level (debug also logs prompts).",
+    help="Log level; the access log (info) has one line per request, never a key or a prompt.",
 )
 @reports_errors
 def serve(log_level: str, **values: Any) -> None:
     from ..backends import optional_dependency
-    from ..config import resolve
 
     with optional_dependency("server", "abstractvision serve"):
         import fastapi  # noqa: F401
         import uvicorn
 
-    config = resolve(_server_config_class(), **pop_setting_options(values, _server_config_class(), _PREFIX)).build()
-    config.check_exposure()
-    session = BackendSession(pop_backend_flags(values))
-    from ..server.app import create_app_for_backend
-
-    model_id = config.served_model_name or served_model_id(session) or session.provider
-    app = create_app_for_backend(config, session.backend, model_id=model_id, backend_name=session.provider)
-    keys = f"{len(config.api_keys)} API key(s) required" if config.api_keys else "no API keys"
-    click.echo(
-        f"abstractvision serve: http://{_url_host(config.host)}:{config.port}  model {model_id} "
-        f"({session.provider})  {keys}  store {config.store_path()}",
-        err=True,
-    )
+    app, config, banner = served_app(values)
+    click.echo(banner, err=True)
     _configure_logging(log_level)
     uvicorn.run(
         app,
@@ -70,6 +58,29 @@ def serve(log_level: str, **values: Any) -> None:
         access_log=False,  # ours logs one line per request, without keys or prompts
         timeout_graceful_shutdown=max(1, int(config.grace_s)),
     )
+
+
+def served_app(values: dict[str, Any]) -> tuple[Any, Any, str]:
+    """(the app, its :class:`ServerConfig`, the startup line) for ``serve``'s parsed parameters.
+
+    Why apart from the command: it is everything ``serve`` does before it listens (settings
+    resolved, exposure checked, backend built), so tests can check what a flag reaches without a socket.
+    """
+    from ..config import resolve
+    from ..server.app import create_app_for_backend
+
+    values = dict(values)
+    config = resolve(_server_config_class(), **pop_setting_options(values, _server_config_class(), _PREFIX)).build()
+    config.check_exposure()
+    session = BackendSession(pop_backend_flags(values))
+    model_id = config.served_model_name or served_model_id(session) or session.provider
+    app = create_app_for_backend(config, session.backend, model_id=model_id, backend_name=session.provider)
+    keys = f"{len(config.api_keys)} API key(s) required" if config.api_keys else "no API keys"
+    banner = (
+        f"abstractvision serve: http://{_url_host(config.host)}:{config.port}  model {model_id} "
+        f"({session.provider})  {keys}  store {config.store_path()}"
+    )
+    return app, config, banner
 
 
 def served_model_id(session: BackendSession) -> str | None:
@@ -99,4 +110,4 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("abstractvision").setLevel(level.upper())
 
 
-__all__ = ["serve", "served_model_id"]
+__all__ = ["serve", "served_app", "served_model_id"]

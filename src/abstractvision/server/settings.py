@@ -45,7 +45,7 @@ class ServerConfig:
     )
     store: str | None = setting(
         env="ABSTRACTVISION_SERVER_STORE",
-        help="Folder of results and the job database (default: <user data dir>/abstractvision/server).",
+        help="Folder of results and the job database (default: abstractvision/server in the user data folder).",
     )
     preload: bool = setting(False, env="ABSTRACTVISION_SERVER_PRELOAD", help="Load the model before serving.")
     served_model_name: str | None = setting(
