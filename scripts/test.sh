@@ -28,14 +28,16 @@ pip() {
   rm -f "$log"
   return "$status"
 }
-# Browser tests drive Debian's chromium (no browser download): install it when missing and we may.
-if ! command -v chromium >/dev/null 2>&1; then
+# System tools some tests drive: Debian's chromium (browser tests; no browser download), curl and
+# jq (docs/server.md's examples run as written). Installed when missing and we may.
+missing=""
+for tool in chromium curl jq; do command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"; done
+if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
-  if command -v apt-get >/dev/null 2>&1; then
-    $sudo apt-get install -y -q chromium >/dev/null 2>&1 \
-      || { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q chromium >/dev/null 2>&1; } \
-      || echo "chromium could not be installed: the browser tests will be skipped" >&2
-  fi
+  # shellcheck disable=SC2086
+  $sudo apt-get install -y -q $missing >/dev/null 2>&1 \
+    || { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q $missing >/dev/null 2>&1; } \
+    || echo "could not install:$missing (the tests that need them will be skipped)" >&2
 fi
 pip install "torch==2.13.0"
 pip install -e ".[diffusers,server,test,dev]"

@@ -62,6 +62,8 @@ def backend_flags() -> dict[str, BackendFlag]:
 def _click_option(flag: str, param: str, kind: type, help_text: str, *, multiple: bool = False) -> Callable[[Any], Any]:
     if kind is bool:
         name = flag.removeprefix("--")
+        if name.startswith("no-"):  # already a negation (--no-auth): a plain switch, not --no-no-auth
+            return click.option(flag, param, is_flag=True, default=None, help=help_text)
         return click.option(f"--{name}/--no-{name}", param, default=None, help=help_text)
     click_type = {int: click.IntRange(min=0), float: click.FloatRange(min=0)}.get(kind, str)
     return click.option(flag, param, type=click_type, multiple=multiple, help=help_text)
