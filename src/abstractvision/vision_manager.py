@@ -384,7 +384,9 @@ class VisionManager:
         capabilities = self._require_backend().get_capabilities()
         plan = plan_seeds(count, seeds, fields.get("seed"), capabilities.max_seed, capabilities.supports_seed)
         request, reporter = self._prepare(task, fields, on_progress, cancel)
-        requests = [dataclasses.replace(request, seed=seed) for seed in plan]
+        # A planned seed replaces the request's; ``None`` (one item, or a backend that takes none) keeps
+        # what the backend's normalize hook chose (sd.cpp draws and records a seed there).
+        requests = [request if seed is None else dataclasses.replace(request, seed=seed) for seed in plan]
         return requests, reporter, time.perf_counter()
 
     @contextmanager

@@ -510,3 +510,12 @@ def test_a_models_directory_alone_lists_but_cannot_generate(tmp_path, block_netw
     with pytest.raises(BackendNotConfiguredError, match="needs a model file"):
         StableDiffusionCppVisionBackend()
     assert block_network == []
+
+
+def test_a_batch_of_one_without_a_seed_keeps_the_seed_the_backend_drew(backend):
+    """A one-item batch leaves the seed to the backend (as a single call does); the seed sd.cpp's
+    normalize hook drew must reach the run, not be replaced by "no seed" (served jobs are batches)."""
+    from abstractvision import VisionManager
+
+    [asset] = VisionManager(backend=backend).generate_image_batch("a cat", count=1)
+    assert isinstance(asset.metadata["seed"], int)
