@@ -68,7 +68,16 @@ class ImageService:
 
     # ---- jobs --------------------------------------------------------------------------------
     async def submit(self, owner: str, submission: Submission) -> Job:
-        """Store the inputs (a queued job must survive a restart), then queue the job."""
+        """Store the inputs (a queued job must survive a restart), then queue the job. A task the
+        backend cannot do is refused now (400), not accepted and failed later."""
+        supported = self.runner.capabilities().supported_tasks
+        if submission.task not in supported:
+            raise APIError(
+                400,
+                f"task: {self.backend_name} cannot do {submission.task} (it does: {', '.join(supported) or 'nothing'})",
+                param="task",
+                code="unsupported",
+            )
         fields = dict(submission.request["fields"])
         stored: dict[str, Any] = {}
         if submission.inputs:
