@@ -19,6 +19,8 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +108,7 @@ class JobQueue:
         self.max_queue = max_queue
         self.concurrency = concurrency
         self._pending: deque[Job] = deque()
+        self._held = 0  # places held by requests still storing their uploads (see holding_a_place)
         self._live: dict[str, Job] = {}
         self._wakeup = asyncio.Condition()
         self._workers: list[asyncio.Task] = []
@@ -150,20 +153,38 @@ class JobQueue:
 
     @property
     def full(self) -> bool:
-        return len(self._pending) >= self.max_queue
+        return len(self._pending) + self._held >= self.max_queue
 
     @property
     def queued(self) -> int:
         return len(self._pending)
 
     # ---- jobs --------------------------------------------------------------------------------
-    async def submit(self, owner: str, task: str, request: dict[str, Any], fields: dict[str, Any]) -> Job:
-        """Queue a job (record first, so an accepted job survives a crash) or refuse with 429 (:func:`queue_full`)."""
+    @contextmanager
+    def holding_a_place(self) -> Iterator[None]:
+        """Refuse now (503 closing, 429 full), else hold a place in the queue while the caller gets
+        its job ready (stores its uploads), then :meth:`submit` it.
+
+        Why: a request refused after its uploads were stored would leave them in the store for good
+        (nothing refers to them), so a stream of 429s under load would fill the disk.
+        """
+        self._check_room()
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+
+    def _check_room(self) -> None:
         if not self._accepting:
             raise shutting_down()
         if self.full:
             wait = max(1, round(self._mean_run_s * (len(self._pending) + 1) / self.concurrency))
             raise queue_full(self.max_queue, wait)
+
+    async def submit(self, owner: str, task: str, request: dict[str, Any], fields: dict[str, Any]) -> Job:
+        """Queue a job (record first, so an accepted job survives a crash) or refuse with 429 (:func:`queue_full`)."""
+        self._check_room()
         job = Job(uuid.uuid4().hex, owner, task, request, fields, time.time())
         self.records.insert(job.id, owner, task, request, job.created)
         self._live[job.id] = job

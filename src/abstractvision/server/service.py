@@ -69,7 +69,8 @@ class ImageService:
     # ---- jobs --------------------------------------------------------------------------------
     async def submit(self, owner: str, submission: Submission) -> Job:
         """Store the inputs (a queued job must survive a restart), then queue the job. A task the
-        backend cannot do is refused now (400), not accepted and failed later."""
+        backend cannot do is refused now (400), not accepted and failed later; a full queue refuses
+        before anything is stored."""
         supported = self.runner.capabilities().supported_tasks
         if submission.task not in supported:
             raise APIError(
@@ -81,7 +82,8 @@ class ImageService:
         fields = dict(submission.request["fields"])
         stored: dict[str, Any] = {}
         if submission.inputs:
-            stored = await asyncio.to_thread(self._store_inputs, submission.inputs)
+            with self.queue.holding_a_place():
+                stored = await asyncio.to_thread(self._store_inputs, submission.inputs)
         fields.update(submission.inputs)
         request = {**submission.request, "inputs": stored}
         return await self.queue.submit(owner, submission.task, request, fields)
