@@ -45,18 +45,21 @@ def serve(log_level: str, **values: Any) -> None:
 
     with optional_dependency("server", "abstractvision serve"):
         import fastapi  # noqa: F401
-        import uvicorn
+        import uvicorn  # noqa: F401
+
+    from ..server.app import serve_app
 
     app, config, banner = served_app(values)
     click.echo(banner, err=True)
     _configure_logging(log_level)
-    uvicorn.run(
+    serve_app(
         app,
         host=config.host,
         port=config.port,
         log_level=log_level,
         access_log=False,  # ours logs one line per request, without keys or prompts
-        timeout_graceful_shutdown=max(1, int(config.grace_s)),
+        # the jobs get grace_s from the signal; then their sync requests answer, then connections close
+        timeout_graceful_shutdown=int(config.grace_s) + 5,
     )
 
 

@@ -69,6 +69,25 @@ def create_app_for_backend(
     return create_app(ImageService(config, runner, backend_name=name, local_engine=name != "openai"))
 
 
+def serve_app(app: FastAPI, **uvicorn_options: Any) -> None:
+    """Run ``app`` with uvicorn, telling its service at once when a stop signal (SIGTERM, Ctrl-C) comes.
+
+    Why: uvicorn runs the app's shutdown only once its open connections have ended (sync requests
+    waiting for their jobs, event streams); until then the workers would keep starting queued jobs,
+    which must stay queued for the restart, and the running job's grace period would not have begun.
+    """
+    import uvicorn
+
+    svc: ImageService = app.state.service
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            svc.begin_shutdown()
+            super().handle_exit(sig, frame)
+
+    _Server(uvicorn.Config(app, **uvicorn_options)).run()
+
+
 def _json_error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
@@ -102,4 +121,4 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _json_error(*error_object(exc))
 
 
-__all__ = ["create_app", "create_app_for_backend"]
+__all__ = ["create_app", "create_app_for_backend", "serve_app"]

@@ -113,6 +113,7 @@ class JobQueue:
         self._wakeup = asyncio.Condition()
         self._workers: list[asyncio.Task] = []
         self._accepting = True
+        self._closing: asyncio.Task | None = None
         self._mean_run_s = 5.0  # a first guess for Retry-After, then a running average
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -129,10 +130,18 @@ class JobQueue:
             asyncio.create_task(self._work(), name=f"abstractvision-worker-{i}") for i in range(self.concurrency)
         ]
 
-    async def stop(self, grace_s: float) -> None:
-        """Take no more jobs; let running ones finish for ``grace_s``, then cancel them. Queued jobs
-        stay queued in their records and run after a restart."""
-        self._accepting = False
+    def close(self, grace_s: float) -> None:
+        """Take no more jobs and start no queued one; cancel the running ones still running after
+        ``grace_s``. Queued jobs stay queued in their records and run after a restart.
+
+        Called as soon as the server is told to stop (see :func:`~abstractvision.server.app.serve_app`),
+        so the grace period starts then and a job finishing in it does not hand its worker the next one.
+        """
+        if self._closing is None:
+            self._accepting = False
+            self._closing = asyncio.create_task(self._drain(grace_s), name="abstractvision-drain")
+
+    async def _drain(self, grace_s: float) -> None:
         async with self._wakeup:
             self._wakeup.notify_all()
         running = [job for job in self._live.values() if job.status == "running"]
@@ -142,6 +151,11 @@ class JobQueue:
             if not job.done.is_set():
                 log.warning("job %s: cancelled at shutdown after the %.0f s grace period", job.id, grace_s)
                 job.cancel.set()
+
+    async def stop(self, grace_s: float) -> None:
+        """:meth:`close` (if not done yet), then wait for the workers to end."""
+        self.close(grace_s)
+        await self._closing
         if self._workers:
             await asyncio.wait(self._workers, timeout=max(grace_s, 5.0))
         for worker in self._workers:

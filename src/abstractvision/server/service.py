@@ -14,7 +14,7 @@ from typing import Any
 from ..artifacts import LocalAssetStore, artifact_id_of
 from .auth import KeyRing
 from .errors import APIError
-from .jobs import Job, JobQueue
+from .jobs import Job, JobQueue, shutting_down
 from .records import JobRecords
 from .requests import Submission
 from .runner import Runner
@@ -40,6 +40,7 @@ class ImageService:
         self.started_at = time.time()
         self.ready = False
         self.not_ready_reason: str | None = "starting"
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"ImageService(model={self.model_id!r}, backend={self.backend_name!r}, {self.config!r})"
@@ -49,6 +50,7 @@ class ImageService:
         return self.runner.model_id
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await self.queue.start()
         try:
             await self.runner.start()
@@ -58,8 +60,18 @@ class ImageService:
             return
         self.ready, self.not_ready_reason = True, None
 
-    async def stop(self) -> None:
+    def begin_shutdown(self) -> None:
+        """The server was told to stop: refuse new jobs (503), start no queued one, and give the
+        running ones the grace period from now. Safe to call from a signal handler."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._close)
+
+    def _close(self) -> None:
         self.ready, self.not_ready_reason = False, "shutting down"
+        self.queue.close(self.config.grace_s)
+
+    async def stop(self) -> None:
+        self._close()
         await self.queue.stop(self.config.grace_s)
         try:
             await self.runner.close()
@@ -97,7 +109,11 @@ class ImageService:
         }
 
     async def wait(self, job: Job, is_disconnected: Any) -> None:
-        """Wait for ``job``; a client that hangs up cancels it (out of the queue, or its engine stopped)."""
+        """Wait for ``job``; a client that hangs up cancels it (out of the queue, or its engine stopped).
+
+        When the server is stopping, a job still queued is cancelled and its client told so (503)
+        at once: its connection would be cut before a restart could run it.
+        """
         try:
             while not job.done.is_set():
                 try:
@@ -107,6 +123,9 @@ class ImageService:
                         log.info("job %s: client disconnected; cancelling", job.id)
                         self.queue.cancel(job)
                         return
+                    if not self.queue.accepting and job.status == "queued":
+                        self.queue.cancel(job)
+                        raise shutting_down() from None
         except asyncio.CancelledError:  # the server cancelled the request (shutdown, disconnect)
             self.queue.cancel(job)
             raise
