@@ -64,11 +64,17 @@ def submit(base_url: str, headers: dict[str, str] | None = None, **fields: Any) 
     return reply.json()["id"]
 
 
-def new_job(base_url: str, known: set[str], status: str | None = None, timeout_s: float = 10.0) -> dict[str, Any]:
+def new_job(
+    base_url: str,
+    known: set[str],
+    status: str | None = None,
+    timeout_s: float = 10.0,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The one job not in ``known`` (a sync request's), once it is in ``status`` (any if ``None``)."""
 
     def found() -> dict[str, Any] | None:
-        fresh = [view for view in jobs(base_url) if view["id"] not in known]
+        fresh = [view for view in jobs(base_url, headers) if view["id"] not in known]
         assert len(fresh) <= 1, f"expected one new job, found {fresh}"
         return fresh[0] if fresh and (status is None or fresh[0]["status"] == status) else None
 
@@ -83,11 +89,13 @@ def wait_status(base_url: str, job_id: str, status: str, timeout_s: float = 10.0
     )
 
 
-def wait_step(base_url: str, job_id: str, step: int = 1, timeout_s: float = 10.0) -> dict[str, Any]:
+def wait_step(
+    base_url: str, job_id: str, step: int = 1, timeout_s: float = 10.0, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The job's view once it runs and has reported ``step``."""
 
     def reached() -> dict[str, Any] | None:
-        view = job(base_url, job_id)
+        view = job(base_url, job_id, headers)
         assert view["status"] in ("queued", "running"), view
         return view if (view["progress"]["step"] or 0) >= step else None
 
