@@ -79,7 +79,11 @@ async def _send_413(send: Any, limit: int) -> None:
 
 
 class AccessLogMiddleware:
-    """``METHOD path status duration_ms [job=ID]``: never a header (keys), never a body (prompts)."""
+    """``METHOD path status duration_ms [job=ID]``: never a header (keys), never a body (prompts).
+
+    The job is the one the request made (routes put it in ``request.state.job_id``) or the one
+    its path names (``/v1/jobs/{job_id}``, ``/v1/videos/{video_id}``).
+    """
 
     def __init__(self, app: Any):
         self.app = app
@@ -100,7 +104,8 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            job = scope.get("state", {}).get("job_id")
+            params = scope.get("path_params") or {}
+            job = scope.get("state", {}).get("job_id") or params.get("job_id") or params.get("video_id")
             access_log.info(
                 "%s %s %s %.1fms%s",
                 scope["method"],

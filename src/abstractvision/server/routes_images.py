@@ -73,6 +73,7 @@ async def _answer(
     svc: ImageService, request: Request, owner: str, submission: Submission, stream: bool | None, partials: int | None
 ) -> Any:
     job = await svc.submit(owner, submission)
+    request.state.job_id = job.id  # for the access log
     base_url = str(request.base_url)
     if stream:
         events = _stream(svc, job, submission, partials or 0, base_url)

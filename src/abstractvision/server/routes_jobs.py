@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from .deps import caller, service
@@ -25,7 +25,9 @@ _IMAGE_BODY_FIELDS = {"image": "image", "mask": "mask", "reference_image": "refe
 
 
 @router.post("/v1/jobs", status_code=202, response_model=JobView, responses=ERROR_RESPONSES)
-async def create_job(body: JobBody, owner: str = Depends(caller), svc: ImageService = Depends(service)) -> Any:
+async def create_job(
+    body: JobBody, request: Request, owner: str = Depends(caller), svc: ImageService = Depends(service)
+) -> Any:
     data = body.model_dump(exclude_none=True)
     submission = build_submission(
         body.task, data, svc.config, svc.model_id, passthrough_openai_fields=svc.backend_name == "openai"
@@ -38,6 +40,7 @@ async def create_job(body: JobBody, owner: str = Depends(caller), svc: ImageServ
             check_input_image(decode_base64_image(item, "images"), "images", svc.config) for item in data["images"]
         ]
     job = await svc.submit(owner, submission)
+    request.state.job_id = job.id  # for the access log
     view = svc.queue.view(job.id, owner)
     return JSONResponse(view, status_code=202, headers={"Location": view["poll_url"]})
 

@@ -40,6 +40,7 @@ async def create_video(
     if form.input_reference is not None:
         submission.inputs["image"] = await read_upload(form.input_reference, "input_reference", svc.config)
     job = await svc.submit(owner, submission)
+    request.state.job_id = job.id  # for the access log
     return video_object(svc.queue.view(job.id, owner), svc.model_id, form.size, seconds)
 
 

@@ -98,7 +98,10 @@ class ImageService:
                 stored = await asyncio.to_thread(self._store_inputs, submission.inputs)
         fields.update(submission.inputs)
         request = {**submission.request, "inputs": stored}
-        return await self.queue.submit(owner, submission.task, request, fields)
+        job = await self.queue.submit(owner, submission.task, request, fields)
+        # prompts are the users' words: at debug level only, never at info (see the access log)
+        log.debug("job %s: %s prompt=%r", job.id, submission.task, fields.get("prompt"))
+        return job
 
     def _store_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         def keep(data: bytes) -> str:
