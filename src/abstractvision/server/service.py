@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from ..artifacts import LocalAssetStore, artifact_id_of
+from ..validation import gate_capabilities
 from .auth import KeyRing
 from .errors import APIError
 from .jobs import Job, JobQueue
@@ -68,7 +69,11 @@ class ImageService:
 
     # ---- jobs --------------------------------------------------------------------------------
     async def submit(self, owner: str, submission: Submission) -> Job:
-        """Store the inputs (a queued job must survive a restart), then queue the job."""
+        """Store the inputs (a queued job must survive a restart), then queue the job.
+
+        A task the backend cannot do is refused here (400), not accepted and failed later: a client
+        of ``POST /v1/videos`` on an image-only server learns it from its first answer."""
+        gate_capabilities(submission.task, None, self.runner.capabilities(), self.backend_name)
         fields = dict(submission.request["fields"])
         stored: dict[str, Any] = {}
         if submission.inputs:
