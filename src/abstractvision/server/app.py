@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..errors import AbstractVisionError
 from .errors import APIError, error_body, error_object
-from .middleware import AccessLogMiddleware, BodyLimitMiddleware
+from .middleware import AccessLogMiddleware, BodyLimitMiddleware, KeyCheckMiddleware
 from .runner import LocalRunner
 from .service import ImageService
 from .settings import ServerConfig
@@ -52,6 +52,7 @@ def create_app(svc: ImageService) -> FastAPI:
         app.include_router(module.router)
     _add_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=svc.config.body_limit_bytes)
+    app.add_middleware(KeyCheckMiddleware, keys=svc.keys)  # outside the body limit: a 401 before a 413
     app.add_middleware(AccessLogMiddleware)
     return app
 
