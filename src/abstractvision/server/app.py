@@ -83,9 +83,14 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = (exc.errors() or [{}])[0]
-        location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
-        param = ".".join(location) or None
-        message = f"{param + ': ' if param else ''}{first.get('msg', 'invalid request')}"
+        message = first.get("msg", "invalid request")
+        if first.get("type") == "json_invalid":  # its location is a character offset, not a field
+            error = (first.get("ctx") or {}).get("error")
+            message, param = f"body: not valid JSON ({error or message})", None
+        else:
+            location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+            param = ".".join(location) or None
+            message = f"{param or 'body'}: {message}"
         return _json_error(400, error_body(message, "invalid_request_error", param, "invalid_value"))
 
     @app.exception_handler(StarletteHTTPException)
