@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
+from ..backends._openai_dialects import ABSTRACTVISION_OWNER
 from .deps import caller, service
 from .routes_common import ERROR_RESPONSES
 from .schemas import Capabilities, Health, ModelList
@@ -25,7 +26,7 @@ async def list_models(_: str = Depends(caller), svc: ImageService = Depends(serv
         "id": svc.model_id,
         "object": "model",
         "created": int(svc.started_at),
-        "owned_by": f"abstractvision:{svc.backend_name}",
+        "owned_by": f"{ABSTRACTVISION_OWNER}{svc.backend_name}",  # how an abstractvision client recognises us
         "tasks": list(caps.supported_tasks),
     }
     return {"object": "list", "data": [entry]}
