@@ -15,6 +15,9 @@ from .service import ImageService
 
 router = APIRouter()
 
+#: What a stored result can be: the image output formats, and videos.
+_FILE_TYPES = {mime: {} for mime in ("image/png", "image/jpeg", "image/webp", "video/mp4")}
+
 #: Square sizes offered as presets, filtered by the backend's limits.
 _PRESET_SIZES = (256, 512, 768, 1024, 1536, 2048)
 
@@ -74,7 +77,7 @@ def describe_capabilities(svc: ImageService) -> dict[str, Any]:
 @router.get(
     "/v1/files/{file_id}",
     response_class=Response,
-    responses={**ERROR_RESPONSES, 200: {"content": {"image/png": {}, "video/mp4": {}}, "description": "The file."}},
+    responses={**ERROR_RESPONSES, 200: {"content": _FILE_TYPES, "description": "The file."}},
     tags=["files"],
 )
 async def get_file(file_id: str, owner: str = Depends(caller), svc: ImageService = Depends(service)) -> Response:

@@ -15,7 +15,7 @@ from .deps import caller, service
 from .errors import APIError
 from .routes_common import ERROR_RESPONSES, read_upload
 from .routes_images import svc_submission
-from .schemas import VideoForm, VideoObject
+from .schemas import VideoBody, VideoForm, VideoObject
 from .service import ImageService
 
 router = APIRouter(tags=["videos"])
@@ -24,7 +24,19 @@ router = APIRouter(tags=["videos"])
 _VIDEO_STATUS = {"queued": "queued", "running": "in_progress", "completed": "completed"}
 
 
-@router.post("/v1/videos", response_model=VideoObject, responses=ERROR_RESPONSES)
+#: The body is read by hand (JSON or multipart, as OpenAI's SDK sends either), so it is declared here.
+_VIDEO_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": VideoBody.model_json_schema()},
+            "multipart/form-data": {"schema": VideoForm.model_json_schema()},
+        },
+    }
+}
+
+
+@router.post("/v1/videos", response_model=VideoObject, responses=ERROR_RESPONSES, openapi_extra=_VIDEO_BODY)
 async def create_video(
     request: Request,
     owner: str = Depends(caller),
