@@ -8,7 +8,8 @@ import base64
 
 import pytest
 
-from abstractvision.media import sniff_mime_type
+from abstractvision.media import inspect_image, sniff_mime_type
+from abstractvision.testing.slow import SlowBackend, SlowConfig
 from fixtures.images import make_png
 from fixtures.server_api import assert_error, stream_events
 
@@ -16,8 +17,6 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def png_size(data: bytes) -> tuple[int, int]:
-    from abstractvision.media import inspect_image
-
     info = inspect_image(data)
     return info.width, info.height
 
@@ -162,8 +161,6 @@ def test_edit_refuses_a_missing_or_broken_image(live_server, api_client, recordi
 
 @pytest.mark.parametrize("path", ["/v1/images/generations", "/v1/images/edits"])
 def test_stream_sends_partial_images_then_the_result(live_server, api_client, path):
-    from abstractvision.testing.slow import SlowBackend, SlowConfig
-
     server = live_server(SlowBackend(SlowConfig(step_s=0.01, steps=4, previews=True)))
     body = {"prompt": "a cat", "stream": "true", "partial_images": "2", "seed": "5"}
     if path.endswith("edits"):

@@ -10,7 +10,7 @@ import pytest
 
 from abstractvision.testing.slow import SlowBackend, SlowConfig
 from fixtures.images import make_png
-from fixtures.server_api import assert_error, stream_events, wait_for, wait_for_status
+from fixtures.server_api import assert_error, sse_events, stream_events, wait_for, wait_for_status
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -152,8 +152,6 @@ def test_cancel_a_running_job_stops_the_engine(live_server, api_client):
         reply = client.post(f"/v1/jobs/{job['id']}/cancel")
         assert reply.status_code == 200 and reply.json()["status"] == "cancelled"
         assert time.monotonic() - started < 2
-        from fixtures.server_api import sse_events
-
         events = list(sse_events(lines))
     assert events[-1]["type"] == "cancelled"
     assert len(backend.stopped_at) == 1 and backend.stopped_at[0] < 200
