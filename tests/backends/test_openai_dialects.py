@@ -103,6 +103,25 @@ def test_auto_picks_localai_from_its_version_endpoint(openai_server):
     assert asset.metadata["dialect"] == "localai" and openai_server.last.json["step"] == 4
 
 
+def test_auto_picks_abstractvision_from_its_models_owner(openai_server):
+    openai_server.models = [{"id": "slow-1", "object": "model", "owned_by": "abstractvision:slow", "tasks": []}]
+    manager = manager_for(openai_server, model_id="slow-1")
+    asset = manager.generate_image("a cat", **CONTROLS, extra={"sampler": "euler"})
+    assert [r.path for r in openai_server.requests if r.method == "GET"] == ["/v1/models"]  # no /version probe
+    assert openai_server.last.json == {
+        "prompt": "a cat",
+        "model": "slow-1",
+        "seed": 9,
+        "steps": 3,
+        "guidance_scale": 6.5,
+        "negative_prompt": "fog",
+        "size": "64x64",
+        "response_format": "b64_json",
+        "sampler": "euler",
+    }
+    assert asset.metadata["dialect"] == "abstractvision" and "ignored_params" not in asset.metadata
+
+
 def test_auto_on_an_unknown_server_is_generic(openai_server):
     asset = manager_for(openai_server).generate_image("a cat", **CONTROLS)
     assert asset.metadata["dialect"] == "generic"

@@ -11,7 +11,8 @@ has the table and the source of every fact.
 
 ``auto`` (:func:`detect`) decides once per backend from what the server shows: OpenAI's models or
 host, sd-server's fixed ``sd-cpp-local`` model id or its native ``/sdcpp/v1/capabilities``,
-LocalAI's ``/version``; anything else is ``generic``.
+``abstractvision serve``'s models (``owned_by`` ``abstractvision:<backend>``), LocalAI's ``/version``;
+anything else is ``generic``.
 """
 
 from __future__ import annotations
@@ -120,6 +121,19 @@ class SGLangDialect(DiffusersServerDialect):
     name = "sglang"
 
 
+class AbstractVisionDialect(Dialect):
+    """``abstractvision serve``: the portable controls as top-level extension fields, which it hands
+    to its own backend as they are; ``size`` says the size; other ``extra`` keys reach that backend's
+    ``extra``. Recognised by its ``/models`` entries (:data:`ABSTRACTVISION_OWNER`)."""
+
+    name = "abstractvision"
+    sends_dimensions = False
+
+
+#: How ``abstractvision serve`` signs its ``/models`` entries: ``owned_by`` is this prefix and its backend's name.
+ABSTRACTVISION_OWNER = "abstractvision:"
+
+
 DIALECTS: dict[str, Dialect] = {
     dialect.name: dialect
     for dialect in (
@@ -129,6 +143,7 @@ DIALECTS: dict[str, Dialect] = {
         LocalAIDialect(),
         DiffusersServerDialect(),
         SGLangDialect(),
+        AbstractVisionDialect(),
     )
 }
 DIALECT_NAMES = ("auto", *DIALECTS)
@@ -239,8 +254,9 @@ def _answer(url: str) -> Probe:
 
 def detect(setting: str, base_url: str, models_url: str, openai: bool) -> Probe:
     """The :class:`ServerProfile` for the ``dialect`` setting; ``auto`` looks at the server: its
-    ``/models`` (sd-server lists only ``sd-cpp-local``), then LocalAI's ``/version``. For sd-server, one
-    GET each tells whether its native job API and its A1111 API answer."""
+    ``/models`` (sd-server lists only ``sd-cpp-local``; ``abstractvision serve`` signs its entries'
+    ``owned_by``), then LocalAI's ``/version``. For sd-server, one GET each tells whether its native
+    job API and its A1111 API answer."""
     root = server_root(base_url)
     if setting == "auto" and openai:
         return ServerProfile(DIALECTS["openai"])
@@ -249,8 +265,10 @@ def detect(setting: str, base_url: str, models_url: str, openai: bool) -> Probe:
     if setting == "auto":
         models = yield from _answer(models_url)
         listed = models.get("data") if isinstance(models, dict) else None
-        ids = {item.get("id") for item in listed if isinstance(item, dict)} if isinstance(listed, list) else set()
-        if "sd-cpp-local" not in ids:
+        entries = [item for item in listed if isinstance(item, dict)] if isinstance(listed, list) else []
+        if any(str(item.get("owned_by", "")).startswith(ABSTRACTVISION_OWNER) for item in entries):
+            return ServerProfile(DIALECTS["abstractvision"])
+        if "sd-cpp-local" not in {item.get("id") for item in entries}:
             version = yield from _answer(f"{root}/version")
             is_localai = isinstance(version, dict) and "version" in version
             return ServerProfile(DIALECTS["localai" if is_localai else "generic"])
@@ -260,6 +278,7 @@ def detect(setting: str, base_url: str, models_url: str, openai: bool) -> Probe:
 
 
 __all__ = [
+    "ABSTRACTVISION_OWNER",
     "DIALECTS",
     "DIALECT_NAMES",
     "PORTABLE",

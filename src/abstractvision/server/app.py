@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..errors import AbstractVisionError
 from .errors import APIError, error_body, error_object
-from .middleware import AccessLogMiddleware, BodyLimitMiddleware
+from .middleware import AccessLogMiddleware, BodyLimitMiddleware, KeyCheckMiddleware
 from .runner import LocalRunner
 from .service import ImageService
 from .settings import ServerConfig
@@ -52,6 +52,7 @@ def create_app(svc: ImageService) -> FastAPI:
         app.include_router(module.router)
     _add_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=svc.config.body_limit_bytes)
+    app.add_middleware(KeyCheckMiddleware, keys=svc.keys)  # outside the body limit: a 401 before a 413
     app.add_middleware(AccessLogMiddleware)
     return app
 
@@ -101,9 +102,14 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = (exc.errors() or [{}])[0]
-        location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
-        param = ".".join(location) or None
-        message = f"{param + ': ' if param else ''}{first.get('msg', 'invalid request')}"
+        message = first.get("msg", "invalid request")
+        if first.get("type") == "json_invalid":  # its location is a character offset, not a field
+            error = (first.get("ctx") or {}).get("error")
+            message, param = f"body: not valid JSON ({error or message})", None
+        else:
+            location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+            param = ".".join(location) or None
+            message = f"{param or 'body'}: {message}"
         return _json_error(400, error_body(message, "invalid_request_error", param, "invalid_value"))
 
     @app.exception_handler(StarletteHTTPException)

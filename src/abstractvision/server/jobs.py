@@ -86,7 +86,7 @@ def job_view(record: dict[str, Any], *, queue_position: int | None = None, progr
         "task": record["task"],
         "status": record["status"],
         "created": int(record["created"]),
-        "progress": progress or {"step": None, "total": None},
+        "progress": progress or record.get("progress") or {"step": None, "total": None},
         "poll_url": f"/v1/jobs/{record['id']}",
     }
     if queue_position is not None:
@@ -305,7 +305,7 @@ class JobQueue:
 
     def _finish(self, job: Job, status: str, *, result: list | None = None, error: dict | None = None) -> None:
         job.status, job.result, job.error = status, result, error
-        self.records.finish(job.id, status, result=result, error=error, owner=job.owner)
+        self.records.finish(job.id, status, result=result, error=error, owner=job.owner, progress=_progress(job))
         event: dict[str, Any] = {"type": status}
         if error is not None:
             event["error"] = error

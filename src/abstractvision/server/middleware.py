@@ -1,7 +1,9 @@
-"""ASGI middleware: the request body limit (413) and one access-log line per request.
+"""ASGI middleware: the API key check, the request body limit (413) and one access-log line per request.
 
-Both are plain ASGI (not Starlette's ``BaseHTTPMiddleware``) so streaming responses and client
-disconnects pass through untouched.
+All are plain ASGI (not Starlette's ``BaseHTTPMiddleware``) so streaming responses and client
+disconnects pass through untouched. The key check and the body limit act before the app reads a
+body: FastAPI parses a body before it runs a route's dependencies, so a check there would let an
+unauthenticated caller make the server read (and spool) up to the body limit first.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ import json
 import logging
 import time
 from typing import Any
+
+from .auth import KeyRing
+from .errors import APIError
 
 access_log = logging.getLogger("abstractvision.server.access")
 
@@ -31,27 +36,34 @@ class BodyLimitMiddleware:
             await _send_413(send, self.limit)
             return
         received = 0
-        started = False
+        exceeded = started = False
 
         async def counted_receive() -> dict:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
+                    exceeded = True
                     raise _TooLarge
             return message
 
         async def tracked_send(message: dict) -> None:
             nonlocal started
+            if exceeded:  # the app's answer to a body it could not finish reading (FastAPI: a 400)
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await _send_413(send, self.limit)
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, counted_receive, tracked_send)
         except _TooLarge:
-            if not started:
-                await _send_413(send, self.limit)
+            pass
+        if exceeded and not started:
+            await _send_413(send, self.limit)
 
 
 class _TooLarge(Exception):
@@ -59,23 +71,39 @@ class _TooLarge(Exception):
 
 
 async def _send_413(send: Any, limit: int) -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "message": f"request body over this server's limit of {limit} bytes",
-                "type": "invalid_request_error",
-                "param": None,
-                "code": "body_too_large",
-            }
-        }
-    ).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    error = APIError(413, f"request body over this server's limit of {limit} bytes", code="body_too_large")
+    await send_error(send, error, close=True)
+
+
+async def send_error(send: Any, error: APIError, *, close: bool = False) -> None:
+    """``error`` as a complete response, OpenAI's error object (for middleware, outside FastAPI's handlers)."""
+    body = json.dumps({"error": error.body}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in error.headers.items()]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class KeyCheckMiddleware:
+    """With keys configured, a ``/v1`` request without a valid ``Authorization: Bearer`` key gets
+    its 401 here, before anything reads its body. The routes still ask :class:`KeyRing` who the
+    caller is (``deps.caller``); this only refuses early."""
+
+    def __init__(self, app: Any, keys: KeyRing):
+        self.app = app
+        self.keys = keys
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self.keys.required and scope["path"].startswith("/v1/"):
+            scheme, _, token = (_header(scope, b"authorization") or "").partition(" ")
+            try:
+                self.keys.owner(token if scheme.lower() == "bearer" else None)
+            except APIError as error:
+                await send_error(send, error)
+                return
+        await self.app(scope, receive, send)
 
 
 class AccessLogMiddleware:
@@ -123,4 +151,4 @@ def _header(scope: dict, name: bytes) -> str | None:
     return None
 
 
-__all__ = ["AccessLogMiddleware", "BodyLimitMiddleware"]
+__all__ = ["AccessLogMiddleware", "BodyLimitMiddleware", "KeyCheckMiddleware", "send_error"]

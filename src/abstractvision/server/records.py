@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     started REAL,
     finished REAL,
     request TEXT NOT NULL,
+    progress TEXT,
     result TEXT,
     error TEXT
 );
@@ -82,14 +83,16 @@ class JobRecords:
         result: list[dict[str, Any]] | None = None,
         error: dict[str, Any] | None = None,
         owner: str | None = None,
+        progress: dict[str, Any] | None = None,
     ) -> None:
-        """Record a final status; result files become the job owner's in the same transaction."""
+        """Record a final status (and the last progress); result files become the job owner's in the
+        same transaction."""
         with self._lock:
             self._db.execute("BEGIN")
             try:
                 self._db.execute(
-                    "UPDATE jobs SET status = ?, finished = ?, result = ?, error = ? WHERE id = ?",
-                    (status, time.time(), _dumps(result), _dumps(error), job_id),
+                    "UPDATE jobs SET status = ?, finished = ?, progress = ?, result = ?, error = ? WHERE id = ?",
+                    (status, time.time(), _dumps(progress), _dumps(result), _dumps(error), job_id),
                 )
                 for item in result or ():
                     self._db.execute(
@@ -130,7 +133,7 @@ def _dumps(value: Any) -> str | None:
 
 def _row(row: sqlite3.Row) -> dict[str, Any]:
     record = dict(row)
-    for key in ("request", "result", "error"):
+    for key in ("request", "progress", "result", "error"):
         if record.get(key) is not None:
             record[key] = json.loads(record[key])
     return record

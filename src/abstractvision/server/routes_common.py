@@ -21,6 +21,8 @@ ERROR_RESPONSES: dict[int | str, dict] = {
         502: "The upstream service failed",
         503: "Not ready or shutting down",
         504: "Timed out",
+        # any other (405 method not allowed, ...); it also stands for FastAPI's 422, never sent (validation is a 400)
+        "4XX": "Another client error",
     }.items()
 }
 

@@ -7,12 +7,16 @@ from typing import Any
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
+from ..backends._openai_dialects import ABSTRACTVISION_OWNER
 from .deps import caller, service
 from .routes_common import ERROR_RESPONSES
 from .schemas import Capabilities, Health, ModelList
 from .service import ImageService
 
 router = APIRouter()
+
+#: What a stored result can be: the image output formats, and videos.
+_FILE_TYPES = {mime: {} for mime in ("image/png", "image/jpeg", "image/webp", "video/mp4")}
 
 #: Square sizes offered as presets, filtered by the backend's limits.
 _PRESET_SIZES = (256, 512, 768, 1024, 1536, 2048)
@@ -25,7 +29,7 @@ async def list_models(_: str = Depends(caller), svc: ImageService = Depends(serv
         "id": svc.model_id,
         "object": "model",
         "created": int(svc.started_at),
-        "owned_by": f"abstractvision:{svc.backend_name}",
+        "owned_by": f"{ABSTRACTVISION_OWNER}{svc.backend_name}",  # how an abstractvision client recognises us
         "tasks": list(caps.supported_tasks),
     }
     return {"object": "list", "data": [entry]}
@@ -73,7 +77,7 @@ def describe_capabilities(svc: ImageService) -> dict[str, Any]:
 @router.get(
     "/v1/files/{file_id}",
     response_class=Response,
-    responses={**ERROR_RESPONSES, 200: {"content": {"image/png": {}, "video/mp4": {}}, "description": "The file."}},
+    responses={**ERROR_RESPONSES, 200: {"content": _FILE_TYPES, "description": "The file."}},
     tags=["files"],
 )
 async def get_file(file_id: str, owner: str = Depends(caller), svc: ImageService = Depends(service)) -> Response:

@@ -15,7 +15,7 @@ from .deps import caller, service
 from .errors import APIError
 from .routes_common import ERROR_RESPONSES, read_upload
 from .routes_images import svc_submission
-from .schemas import VideoForm, VideoObject
+from .schemas import VideoBody, VideoForm, VideoObject
 from .service import ImageService
 
 router = APIRouter(tags=["videos"])
@@ -24,7 +24,19 @@ router = APIRouter(tags=["videos"])
 _VIDEO_STATUS = {"queued": "queued", "running": "in_progress", "completed": "completed"}
 
 
-@router.post("/v1/videos", response_model=VideoObject, responses=ERROR_RESPONSES)
+#: The body is read by hand (JSON or multipart, as OpenAI's SDK sends either), so it is declared here.
+_VIDEO_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": VideoBody.model_json_schema()},
+            "multipart/form-data": {"schema": VideoForm.model_json_schema()},
+        },
+    }
+}
+
+
+@router.post("/v1/videos", response_model=VideoObject, responses=ERROR_RESPONSES, openapi_extra=_VIDEO_BODY)
 async def create_video(
     request: Request,
     owner: str = Depends(caller),
@@ -41,12 +53,15 @@ async def create_video(
         submission.inputs["image"] = await read_upload(form.input_reference, "input_reference", svc.config)
     job = await svc.submit(owner, submission)
     request.state.job_id = job.id  # for the access log
-    return video_object(svc.queue.view(job.id, owner), svc.model_id, form.size, seconds)
+    return video_object(svc.queue.view(job.id, owner), svc.model_id, job.request)
 
 
 @router.get("/v1/videos/{video_id}", response_model=VideoObject, responses=ERROR_RESPONSES)
 async def get_video(video_id: str, owner: str = Depends(caller), svc: ImageService = Depends(service)) -> Any:
-    return video_object(_video_view(svc, video_id, owner), svc.model_id)
+    view = _video_view(svc, video_id, owner)
+    job = svc.queue.live(video_id)
+    request = job.request if job is not None else (svc.records.get(video_id) or {}).get("request") or {}
+    return video_object(view, svc.model_id, request)
 
 
 @router.get(
@@ -80,14 +95,15 @@ async def _video_form(request: Request) -> VideoForm:
         raise APIError(400, "body: expected JSON or multipart form data", param="body") from None
 
 
-def _seconds(value: Any) -> float:
+def _seconds(value: Any) -> float | int:
+    """A clip length as a number; a whole one as an int, which OpenAI's video models take as ``"4"``."""
     try:
         seconds = float(value)
     except (TypeError, ValueError):
         raise APIError(400, f"seconds: expected a number, got {value!r}", param="seconds") from None
     if not 0 < seconds <= 600:
         raise APIError(400, "seconds: must be between 0 and 600", param="seconds")
-    return seconds
+    return int(seconds) if seconds.is_integer() else seconds
 
 
 def _video_view(svc: ImageService, video_id: str, owner: str) -> dict[str, Any]:
@@ -97,7 +113,9 @@ def _video_view(svc: ImageService, video_id: str, owner: str) -> dict[str, Any]:
     return view
 
 
-def video_object(view: dict[str, Any], model: str, size: str | None = None, seconds: Any = None) -> dict[str, Any]:
+def video_object(view: dict[str, Any], model: str, request: dict[str, Any]) -> dict[str, Any]:
+    """A job view in OpenAI's ``video`` shape; ``request`` (the job's) gives its size and length."""
+    seconds = (request.get("fields") or {}).get("extra", {}).get("seconds")
     progress = view.get("progress") or {}
     step, total = progress.get("step"), progress.get("total")
     status = _VIDEO_STATUS.get(view["status"], "failed")
@@ -110,7 +128,7 @@ def video_object(view: dict[str, Any], model: str, size: str | None = None, seco
         "model": model,
         "progress": percent,
         "seconds": None if seconds is None else str(seconds),
-        "size": size,
+        "size": request.get("size"),
     }
     if status == "failed":
         body["error"] = view.get("error") or {"message": f"the job was {view['status']}", "type": "server_error"}

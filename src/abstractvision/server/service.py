@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from ..artifacts import LocalAssetStore, artifact_id_of
+from ..validation import gate_capabilities
 from .auth import KeyRing
 from .errors import APIError
 from .jobs import Job, JobQueue, shutting_down
@@ -80,17 +81,12 @@ class ImageService:
 
     # ---- jobs --------------------------------------------------------------------------------
     async def submit(self, owner: str, submission: Submission) -> Job:
-        """Store the inputs (a queued job must survive a restart), then queue the job. A task the
-        backend cannot do is refused now (400), not accepted and failed later; a full queue refuses
-        before anything is stored."""
-        supported = self.runner.capabilities().supported_tasks
-        if submission.task not in supported:
-            raise APIError(
-                400,
-                f"task: {self.backend_name} cannot do {submission.task} (it does: {', '.join(supported) or 'nothing'})",
-                param="task",
-                code="unsupported",
-            )
+        """Store the inputs (a queued job must survive a restart), then queue the job.
+
+        A task the backend cannot do is refused here (400), not accepted and failed later: a client
+        of ``POST /v1/videos`` on an image-only server learns it from its first answer. A full queue
+        refuses before anything is stored."""
+        gate_capabilities(submission.task, None, self.runner.capabilities(), self.backend_name)
         fields = dict(submission.request["fields"])
         stored: dict[str, Any] = {}
         if submission.inputs:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..backends import VisionBackend
 from ..config import setting
-from ..errors import EngineError
+from ..errors import EngineError, GenerationCancelledError
 from ..progress import as_reporter
 from ..types import GeneratedAsset, VisionBackendCapabilities
 
@@ -84,16 +84,20 @@ class SlowBackend(VisionBackend):
         try:
             reporter.start(total_steps=steps)
             self._fail_if_asked()
-            for step in range(1, steps + 1):
-                if reporter.cancel_event is not None and reporter.cancel_event.wait(self.config.step_s):
-                    self.stopped_at.append(step)
-                reporter.raise_if_cancelled()
-                if reporter.cancel_event is None:
-                    time.sleep(self.config.step_s)
-                preview = _png(seed, 8, 8) if self.config.previews else None
-                reporter.step(step, steps)
-                if preview is not None:
-                    reporter.report("preview", step=step, total_steps=steps, preview=preview)
+            step = 0
+            try:
+                for step in range(1, steps + 1):
+                    if reporter.cancel_event is not None:
+                        reporter.cancel_event.wait(self.config.step_s)  # wakes at once on cancel
+                    else:
+                        time.sleep(self.config.step_s)
+                    preview = _png(seed, 8, 8) if self.config.previews else None
+                    reporter.step(step, steps)  # raises once cancelled, like an engine's step callback
+                    if preview is not None:
+                        reporter.report("preview", step=step, total_steps=steps, preview=preview)
+            except GenerationCancelledError:  # wherever the cancel was seen, the run stopped at this step
+                self.stopped_at.append(step)
+                raise
             width = getattr(request, "width", None) or 32
             height = getattr(request, "height", None) or 32
             data = _png(seed, width, height)
