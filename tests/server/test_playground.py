@@ -83,11 +83,13 @@ class Playground:
         seed: int | None = None,
         steps: int | None = None,
         size: tuple[int, int] | None = None,
+        count: int = 1,
     ) -> Any:
         """Fill the form and press Generate; the job's card."""
         page = self.page
         page.fill("#prompt", prompt)
         page.fill("#steps", "" if steps is None else str(steps))
+        page.fill("#count", str(count))
         if seed is not None:
             page.fill("#seed", str(seed))  # typing a seed chooses Keep
         if size is not None:
@@ -236,6 +238,11 @@ def test_text_to_image_shows_progress_then_the_picture_and_its_seed(live_server,
     expect(card.locator(".card-seed")).to_have_text("4242")
     expect(card).to_contain_text("48 × 40")
     assert view.wait_for_picture(card) == {"width": 48, "height": 40}
+    with view.page.expect_download() as download:
+        card.get_by_role("button", name=re.compile("Download")).click()
+    assert download.value.suggested_filename == "abstractvision-4242.png"
+    stored = httpx.get(f"{server.base_url}/files/{card.get_attribute('data-file-id')}", timeout=10).content
+    assert Path(download.value.path()).read_bytes() == stored
     view.assert_clean()
 
 
@@ -372,17 +379,21 @@ def test_with_keys_the_page_asks_for_one_and_works_once_given(live_server, playg
 def test_the_gallery_survives_a_reload(live_server, playground):
     server = live_server(SlowBackend())
     view = playground(server).open()
-    view.generate("first picture", seed=77, steps=2)
-    view.generate("second picture", seed=78, steps=3, size=(40, 24))
+    view.generate("first picture", steps=2, count=2)
     expect(view.page.locator(".card")).to_have_count(2, timeout=WAIT_MS)
+    view.generate("second picture", seed=78, steps=3, size=(40, 24))
+    expect(view.page.locator(".card")).to_have_count(3, timeout=WAIT_MS)
+    first_seeds = {view.page.locator(".card").nth(i).get_attribute("data-seed") for i in (1, 2)}
+    assert len(first_seeds) == 2 and "" not in first_seeds  # a random seed each, shown
 
     view.page.reload()
     expect(view.page.locator("#generate")).to_be_enabled()
     cards = view.page.locator(".card")
-    expect(cards).to_have_count(2)
+    expect(cards).to_have_count(3)
     expect(cards.first).to_contain_text("second picture")  # newest first
     assert view.wait_for_picture(cards.first) == {"width": 40, "height": 24}
-    expect(cards.nth(1).locator(".card-seed")).to_have_text("77")
+    assert {cards.nth(i).get_attribute("data-seed") for i in (1, 2)} == first_seeds
+    view.wait_for_picture(cards.nth(2))
 
     cards.first.get_by_role("button", name=re.compile("Use these settings")).click()
     page = view.page
@@ -430,6 +441,20 @@ def test_errors_show_the_api_message(live_server, playground):
     job.get_by_role("button", name="Dismiss").click()
     expect(job).to_have_count(0)
     view.assert_clean()
+
+
+def test_a_refused_job_says_why(live_server, playground):
+    server = live_server(SlowBackend(SlowConfig(step_s=0.2)), max_queue=1)
+    view = playground(server).open()
+    view.generate("running", steps=30)
+    expect(view.page.locator(".job", has_text="running").locator(".job-status")).to_contain_text("step")
+    view.generate("waiting", steps=1)
+    view.page.fill("#prompt", "one too many")
+    view.page.get_by_role("button", name="Generate").click()
+    expect(view.page.locator("#form-error")).to_contain_text("the queue is full (1 jobs waiting)")
+    view.page.locator(".job", has_text="running").get_by_role("button", name="Cancel").click()
+    expect(view.gallery_card("waiting")).to_have_count(1, timeout=WAIT_MS)
+    view.assert_clean(allowed=r"status of 429")
 
 
 def test_usable_at_phone_width_by_touch_and_by_keyboard(live_server, playground):
