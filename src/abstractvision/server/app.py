@@ -19,6 +19,7 @@ from .. import __version__
 from ..errors import AbstractVisionError
 from .errors import APIError, error_body, error_object
 from .middleware import AccessLogMiddleware, BodyLimitMiddleware, KeyCheckMiddleware
+from .playground import mount_playground
 from .runner import LocalRunner
 from .service import ImageService
 from .settings import ServerConfig
@@ -50,6 +51,7 @@ def create_app(svc: ImageService) -> FastAPI:
 
     for module in (routes_images, routes_jobs, routes_videos, routes_meta):
         app.include_router(module.router)
+    mount_playground(app)
     _add_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=svc.config.body_limit_bytes)
     app.add_middleware(KeyCheckMiddleware, keys=svc.keys)  # outside the body limit: a 401 before a 413
