@@ -155,3 +155,17 @@ def _call(manager: VisionManager, cancel: threading.Event, outcomes: list) -> No
         manager.generate_image("a cat", cancel=cancel)
     except Exception as exc:  # noqa: BLE001 - checked by the test thread
         outcomes.append(exc)
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "streamed"])
+def test_the_seed_the_server_drew_reaches_the_client(live_server, client_for, recording_backend, streamed):
+    """Without a seed the server's engine draws one and says which in the item; the client records it,
+    so the picture can be made again."""
+    server = live_server(recording_backend)
+    extra = {"partial_images": 1} if streamed else {}
+    asset = client_for(server).generate_image("a cat", steps=1, extra=extra)
+    [(_, request)] = recording_backend.calls
+    assert request.seed is None  # the client sent none
+    [job] = server.service.records.list("anonymous")
+    assert asset.metadata["seed"] == job["result"][0]["seed"]
+    assert isinstance(asset.metadata["seed"], int)

@@ -173,7 +173,8 @@ def streamed_payload(events: tuple[dict[str, Any], ...], source: str) -> dict[st
     """The ``*.completed`` event of a streamed image answer, as a regular ``data[]`` answer."""
     for event in reversed(events):
         if str(event.get("type", "")).endswith(".completed"):
-            payload: dict[str, Any] = {"data": [{"b64_json": event.get("b64_json")}]}
+            item = {key: event[key] for key in ("b64_json", "seed", "revised_prompt") if key in event}
+            payload: dict[str, Any] = {"data": [item]}
             for key in ("usage", "created_at", "created"):
                 if event.get(key) is not None:
                     payload["created" if key == "created_at" else key] = event[key]
@@ -187,6 +188,9 @@ def provenance(fields: dict[str, Any], payload: dict[str, Any], item: dict[str, 
     metadata["endpoint"] = endpoint
     if item.get("revised_prompt"):
         metadata["revised_prompt"] = item["revised_prompt"]
+    seed = item.get("seed")  # a server that says which seed it drew (abstractvision serve does)
+    if "seed" not in metadata and isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0:
+        metadata["seed"] = seed
     for key in ("usage", "created"):
         if payload.get(key) is not None:
             metadata[key] = payload[key]

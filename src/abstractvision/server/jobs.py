@@ -33,6 +33,9 @@ from .runner import Runner
 
 log = logging.getLogger("abstractvision.server")
 
+#: Event types of which a job's history keeps only the newest (a 10,000-step run must not keep 10,000).
+_LATEST_ONLY = frozenset({"step", "preview", "loading"})
+
 #: Library progress phases -> job event types (``end`` is implied by ``completed``).
 _EVENT_TYPES = {"start": "started", "load": "loading", "download": "loading", "step": "step", "preview": "preview"}
 
@@ -337,8 +340,8 @@ class JobQueue:
 
     def _emit(self, job: Job, payload: dict[str, Any]) -> None:
         event = {"job_id": job.id, "status": job.status, "created": round(time.time(), 3), **payload}
-        if payload["type"] == "preview":  # keep only the newest preview: history stays small
-            job.history = [e for e in job.history if e["type"] != "preview"]
+        if payload["type"] in _LATEST_ONLY:  # a late subscriber needs the newest only: history stays small
+            job.history = [e for e in job.history if e["type"] != payload["type"]]
         job.history.append(event)
         for listener in job.listeners:
             listener.put_nowait(event)

@@ -31,7 +31,12 @@ router = APIRouter(tags=["images"])
 _SSE_RESPONSE = {200: {"content": {"text/event-stream": {}}, "description": "With stream: true."}}
 
 
-@router.post("/v1/images/generations", response_model=ImagesResponse, responses={**ERROR_RESPONSES, **_SSE_RESPONSE})
+@router.post(
+    "/v1/images/generations",
+    response_model=ImagesResponse,
+    response_model_exclude_unset=True,  # an item has b64_json or url, as OpenAI's: never the other as null
+    responses={**ERROR_RESPONSES, **_SSE_RESPONSE},
+)
 async def create_image(
     body: ImageGenerationBody,
     request: Request,
@@ -42,7 +47,12 @@ async def create_image(
     return await _answer(svc, request, owner, submission, body.stream, body.partial_images)
 
 
-@router.post("/v1/images/edits", response_model=ImagesResponse, responses={**ERROR_RESPONSES, **_SSE_RESPONSE})
+@router.post(
+    "/v1/images/edits",
+    response_model=ImagesResponse,
+    response_model_exclude_unset=True,
+    responses={**ERROR_RESPONSES, **_SSE_RESPONSE},
+)
 async def edit_image(
     form: Annotated[ImageEditForm, Form(media_type="multipart/form-data")],
     request: Request,
@@ -84,12 +94,14 @@ async def _answer(
 
 
 def images_body(svc: ImageService, items: list[dict[str, Any]], submission: Submission, base_url: str) -> dict:
-    return {
+    body = {
         "created": int(time.time()),
         "data": [response_item(svc.store, item, submission.response_format, base_url) for item in items],
         "output_format": submission.request.get("output_format") or "png",
-        "size": submission.request.get("size"),
     }
+    if submission.request.get("size"):
+        body["size"] = submission.request["size"]
+    return body
 
 
 async def _stream(
