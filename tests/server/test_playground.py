@@ -503,12 +503,13 @@ def test_usable_at_phone_width_by_touch_and_by_keyboard(live_server, playground)
 def test_text_to_image_on_diffusers(live_server, playground, tiny_diffusers_backend):
     server = live_server(tiny_diffusers_backend, served_model_name="tiny-sd")
     view = playground(server).open()
-    job = view.generate("a tiny random picture", seed=5, steps=6, size=(64, 64))
-    expect(job.locator(".job-status")).to_have_text(re.compile(r"step \d of 6"), timeout=60_000)
+    # enough steps that the run outlasts the page's first progress update, however busy the machine
+    job = view.generate("a tiny random picture", seed=5, steps=60, size=(64, 64))
+    expect(job.locator(".job-status")).to_have_text(re.compile(r"step \d+ of 60"), timeout=60_000)
     expect(job).to_have_count(0, timeout=60_000)
     card = view.gallery_card("a tiny random picture")
     expect(card.locator(".card-seed")).to_have_text("5")
-    expect(card).to_contain_text("Steps6")
+    expect(card).to_contain_text("Steps60")
     assert view.wait_for_picture(card) == {"width": 64, "height": 64}
     view.assert_clean()
 

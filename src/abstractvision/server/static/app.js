@@ -257,7 +257,7 @@ function buildRequest() {
   const limits = state.caps.limits;
   const prompt = $("prompt").value.trim();
   if (!prompt) throw fieldError("Write a prompt first.", "prompt");
-  const params = { prompt };
+  const params = { prompt, model: state.caps.model }; // the served id: the engine's may be a local path
   const negative = $("negative-prompt").value.trim();
   if (negative) params.negative_prompt = negative;
   const steps = numberField("steps", "Steps", 1, 10000, true);

@@ -191,7 +191,7 @@ function facts(item) {
     ["Guidance", meta.guidance_scale ?? params.guidance_scale],
     ["Strength", item.task === "image_to_image" ? (meta.strength ?? params.strength) : null],
     ["Negative", params.negative_prompt],
-    ["Model", meta.model],
+    ["Model", params.model ?? meta.model],
     ["Made", new Date(item.created).toLocaleString()],
   ];
   return rows
