@@ -88,7 +88,7 @@ async def _answer(
     if stream:
         events = _stream(svc, job, submission, partials or 0, base_url)
         return StreamingResponse(events, media_type="text/event-stream", headers=HEADERS)
-    await svc.wait(job, request.is_disconnected)
+    await svc.wait(job, request.receive)
     items = svc.outcome(job)
     return images_body(svc, items, submission, base_url)
 

@@ -23,8 +23,8 @@ from .settings import ServerConfig
 
 log = logging.getLogger("abstractvision.server")
 
-#: How often a waiting sync request checks that its client is still there.
-_DISCONNECT_POLL_S = 0.1
+#: How often a waiting sync request checks whether the server is stopping.
+_SHUTDOWN_CHECK_S = 1.0
 
 
 class ImageService:
@@ -107,27 +107,32 @@ class ImageService:
             name: [keep(d) for d in data] if isinstance(data, list) else keep(data) for name, data in inputs.items()
         }
 
-    async def wait(self, job: Job, is_disconnected: Any) -> None:
+    async def wait(self, job: Job, receive: Any) -> None:
         """Wait for ``job``; a client that hangs up cancels it (out of the queue, or its engine stopped).
 
-        When the server is stopping, a job still queued is cancelled and its client told so (503)
-        at once: its connection would be cut before a restart could run it.
+        Event-driven: one task waits for the job, one for the client's ``http.disconnect`` (ASGI
+        ``receive`` blocks until it comes once the body is read), so the answer leaves as soon as the
+        job is done. Once a second the wait also checks for shutdown: a job still queued then is
+        cancelled and its client told so (503) at once, since its connection would be cut before a
+        restart could run it.
         """
+        done = asyncio.ensure_future(job.done.wait())
+        gone = asyncio.ensure_future(_disconnect(receive))
         try:
-            while not job.done.is_set():
-                try:
-                    await asyncio.wait_for(job.done.wait(), timeout=_DISCONNECT_POLL_S)
-                except asyncio.TimeoutError:
-                    if await is_disconnected():
-                        log.info("job %s: client disconnected; cancelling", job.id)
-                        self.queue.cancel(job)
-                        return
-                    if not self.queue.accepting and job.status == "queued":
-                        self.queue.cancel(job)
-                        raise shutting_down() from None
+            while not (done.done() or gone.done()):
+                await asyncio.wait((done, gone), timeout=_SHUTDOWN_CHECK_S, return_when=asyncio.FIRST_COMPLETED)
+                if not done.done() and not self.queue.accepting and job.status == "queued":
+                    self.queue.cancel(job)
+                    raise shutting_down()
         except asyncio.CancelledError:  # the server cancelled the request (shutdown, disconnect)
             self.queue.cancel(job)
             raise
+        finally:
+            done.cancel()
+            gone.cancel()
+        if not job.done.is_set():
+            log.info("job %s: client disconnected; cancelling", job.id)
+            self.queue.cancel(job)
 
     def outcome(self, job: Job) -> list[dict[str, Any]]:
         """A finished job's result items, or its error as the API error it is."""
@@ -149,6 +154,12 @@ class ImageService:
         if content_type is None:
             raise APIError(404, f"file {file_id!r} not found", param="file_id", code="not_found")
         return self.store.load_bytes(file_id), content_type
+
+
+async def _disconnect(receive: Any) -> None:
+    """Return when the client has gone (the request body was read already, so nothing else arrives)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 __all__ = ["ImageService"]
