@@ -8,7 +8,6 @@ uvicorn are imported only when this command runs.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import click
@@ -97,8 +96,9 @@ def served_model_id(session: BackendSession) -> str | None:
         except KeyError:
             continue
         if value:
-            value = str(value)
-            return os.path.splitext(os.path.basename(value))[0] if os.path.isfile(value) else value
+            from ..server.settings import model_label
+
+            return model_label(value)
     return None
 
 
