@@ -124,7 +124,7 @@ def _serve_on_ray(values: dict[str, Any]) -> None:
         import ray
         from ray import serve as ray_serve
 
-    from ..server.ray import build_application
+    from ..server.ray import APP_NAME, build_application
     from ..server.ray_config import deployment_for
 
     server = resolve(_server_config_class(), **pop_setting_options(values, _server_config_class(), _PREFIX))
@@ -143,9 +143,10 @@ def _serve_on_ray(values: dict[str, Any]) -> None:
         dict(options.values),
     )
     address = deployment.ray.address
-    ray.init(address=address, include_dashboard=False, logging_level="warning")
+    # "local" unless told: Ray's own default would join whatever cluster `ray start` left on this machine
+    ray.init(address=address or "local", include_dashboard=False, logging_level="warning")
     ray_serve.start(http_options={"host": config.host, "port": config.port})
-    ray_serve.run(build_application(deployment), name="abstractvision", route_prefix="/")
+    ray_serve.run(build_application(deployment), name=APP_NAME, route_prefix="/")
     keys = f"{len(config.api_keys)} API key(s) required" if config.api_keys else "no API keys"
     click.echo(
         f"abstractvision serve --ray: http://{_url_host(config.host)}:{config.port}  models "
@@ -157,7 +158,8 @@ def _serve_on_ray(values: dict[str, Any]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
-    ray_serve.shutdown()
+    # this application only: on a shared cluster, other applications keep running
+    ray_serve.delete(APP_NAME)
     ray.shutdown()
 
 

@@ -16,6 +16,11 @@ Build it with :func:`app` (``serve run abstractvision.server.ray:app provider=di
   check and Ray replaces it.
 * **Cancel**: cancelling a job cancels its Ray request; the replica sets the run's cancel event,
   which stops Diffusers at the next step and kills sd-cli. A client that hangs up cancels the same way.
+  Ray frees the replica's slot at once; engines whose runs share state (Diffusers, the sd.cpp
+  bindings) hold a lock, so a next job there starts once the cancelled run has stopped.
+* **Failures** cross Ray as data (:func:`_failure_item`), so the ingress's queue sees the engine's
+  error as a plain server's would (same status, code and message, the batch's finished items kept).
+* **Operators and tests** ask a replica what it holds and did last with ``state()`` on a handle.
 * **A replica that dies mid-job** fails that job (``engine_error``, "the engine replica running this
   job died"); it is not retried, since the same input may kill the next replica too. Ray starts a
   replacement; queued jobs go to the replicas that are alive.
@@ -26,12 +31,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import pickle
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from ..backends import optional_dependency
-from ..errors import AbstractVisionError, EngineError, GenerationCancelledError
+from ..errors import (
+    AbstractVisionError,
+    BackendNotConfiguredError,
+    BatchGenerationError,
+    EngineError,
+    GenerationCancelledError,
+)
 from ..types import GeneratedAsset, ProgressEvent, VisionBackendCapabilities
 from .ray_config import RayDeployment, deployment_from_args
 
@@ -42,20 +54,26 @@ with optional_dependency("ray", "abstractvision serve --ray"):
 
 log = logging.getLogger("abstractvision.server.ray")
 
+#: The Ray Serve application's name (``serve --ray``; ``serve run``/``serve deploy`` name their own).
+APP_NAME = "abstractvision"
+
 #: How often a running Ray request checks whether its job was cancelled.
 _CANCEL_POLL_S = 0.05
 
 
 # ---- engine replicas ---------------------------------------------------------------------------
 class _LoadedModel:
-    """A manager held by the multiplexer; evicting it releases the engine's memory."""
+    """A manager held by the multiplexer; evicting it (Ray calls ``__del__``) releases the engine's
+    memory and tells the replica (``on_unload``)."""
 
-    def __init__(self, manager: Any):
+    def __init__(self, manager: Any, on_unload: Callable[[], None]):
         self.manager = manager
+        self._on_unload = on_unload
 
     def __del__(self) -> None:
         manager, self.manager = getattr(self, "manager", None), None
         if manager is not None:
+            self._on_unload()
             manager.unload()
             manager.close()
 
@@ -66,7 +84,10 @@ class EngineReplica:
     def __init__(self, deployment: RayDeployment):
         self.deployment = deployment
         self.broken: str | None = None
-        self.loaded: list[str] = []
+        self.loaded: list[str] = []  # least recently used first, as the multiplexer evicts
+        self.last_run: dict[str, Any] | None = None
+        if deployment.ray.gpu_memory_gb:
+            _limit_gpu_memory(deployment.ray.gpu_memory_gb)
 
         async def load(model: str) -> _LoadedModel:
             return await self._load(model)
@@ -81,22 +102,30 @@ class EngineReplica:
             raise UnknownModelError(f"model {model!r} is not on this server's allow-list")
         backend = self.deployment.build_backend(model)
         await asyncio.to_thread(backend.preload)
-        self.loaded = [m for m in self.loaded if m != model] + [model]
         log.info("loaded model %s", model)
-        return _LoadedModel(VisionManager(backend=backend))
+        return _LoadedModel(VisionManager(backend=backend), lambda: self._forget(model))
+
+    def _forget(self, model: str) -> None:
+        self.loaded = [m for m in self.loaded if m != model]
+        log.info("unloaded model %s (least recently used)", model)
 
     async def run(self, task: str, fields: dict[str, Any], count: int) -> AsyncIterator[dict[str, Any]]:
-        """Stream ``{"progress": {...}}`` items, then one ``{"assets": [...]}``. Cancelling the Ray
-        request (the ingress's cancel, or its client leaving) stops the engine."""
+        """Stream ``{"progress": {...}}`` items, then one ``{"assets": [...]}`` or ``{"failure": ...}``
+        (see :func:`_failure_item`). Cancelling the Ray request (the ingress's cancel, or its client
+        leaving) stops the engine."""
         from .runner import LocalRunner
 
         model = serve.get_multiplexed_model_id()
         loaded = await self.get_model(model)
+        self.loaded = [m for m in self.loaded if m != model] + [model]
+        run = self.last_run = {"model": model, "task": task, "status": "running", "step": None, "total": None}
         events: asyncio.Queue = asyncio.Queue()
         loop = asyncio.get_running_loop()
         cancel = threading.Event()
 
-        def on_progress(event: ProgressEvent) -> None:
+        def on_progress(event: ProgressEvent) -> None:  # the engine's thread
+            if event.phase == "step":
+                run["step"], run["total"] = event.step, event.total_steps
             loop.call_soon_threadsafe(events.put_nowait, dataclasses.asdict(event))
 
         runner = LocalRunner(loaded.manager, model)
@@ -111,21 +140,38 @@ class EngineReplica:
                     getter.cancel()
             try:
                 assets = work.result()
-            except AbstractVisionError:
-                raise
-            except Exception as exc:  # the engine is in an unknown state: let Ray replace this replica
-                self.broken = f"{type(exc).__name__}: {exc}"
-                raise
+            except Exception as exc:
+                failure = _failure_item(exc)
+                cause = failure["error"]
+                run["status"] = "cancelled" if isinstance(cause, GenerationCancelledError) else "failed"
+                if not isinstance(cause, AbstractVisionError):  # the engine is in an unknown state
+                    self.broken = f"{type(cause).__name__}: {cause}"
+                    log.error("the engine broke; the health check now fails so Ray replaces this replica: %s", cause)
+                yield {"failure": failure}
+                return
+            run["status"] = "completed"
             yield {"assets": [dataclasses.asdict(asset) for asset in assets]}
         except (asyncio.CancelledError, GeneratorExit):
             cancel.set()
             await asyncio.shield(asyncio.wait({work}))
+            _ignore_outcome(work)  # the engine's GenerationCancelledError: expected, not worth a traceback
+            run["status"] = "cancelled"
             raise
 
-    def loaded_models(self) -> dict[str, Any]:
-        """Which models this replica holds, newest last (for operators and tests)."""
+    def state(self) -> dict[str, Any]:
+        """What this replica holds and did last, for operators and tests: its Ray tag and process id,
+        the loaded models (least recently used first) and the last run (``step`` is where its engine
+        was when it ended: a cancelled run shows where it stopped)."""
+        import os
+
         context = serve.get_replica_context()
-        return {"replica": context.replica_tag, "models": list(self.loaded)}
+        return {
+            "replica": context.replica_tag,
+            "pid": os.getpid(),
+            "models": list(self.loaded),
+            "last_run": dict(self.last_run) if self.last_run else None,
+            "broken": self.broken,
+        }
 
     def check_health(self) -> None:
         if self.broken:
@@ -178,15 +224,20 @@ class RayRunner:
             async for item in _racing(stream, watcher):
                 if "progress" in item:
                     on_progress(ProgressEvent(**item["progress"]))
+                elif "failure" in item:
+                    _raise_failure(item["failure"])
                 else:
                     return [GeneratedAsset(**asset) for asset in item["assets"]]
             if cancel.is_set():
                 stream.cancel()
                 raise GenerationCancelledError(f"{task} was cancelled")
             raise EngineError("the engine replica ended the job without a result")
+        except asyncio.CancelledError:  # the ingress is stopping: the replica stops too
+            stream.cancel()
+            raise
         except RayError as exc:
             cause = getattr(exc, "cause", None)
-            if isinstance(cause, AbstractVisionError):  # the library's own error, raised on the replica
+            if isinstance(cause, AbstractVisionError):  # the replica's own guard (an unknown model)
                 raise cause from None
             if cancel.is_set():
                 raise GenerationCancelledError(f"{task} was cancelled") from None
@@ -199,6 +250,55 @@ class RayRunner:
 
     async def close(self) -> None:
         return None
+
+
+# ---- failures between the two ------------------------------------------------------------------
+def _failure_item(exc: BaseException) -> dict[str, Any]:
+    """A failed run as data that crosses Ray intact, so the ingress's job queue sees what a plain
+    server's sees: the cause (whose type picks the HTTP status) and, for a batch, the items made.
+
+    Why not raise it: Ray pickles a raised exception without its ``__cause__``, and a
+    :class:`BatchGenerationError` (keyword-only fields) does not unpickle at all.
+    """
+    kept: list[dict[str, Any]] = []
+    batch: dict[str, Any] | None = None
+    cause = exc
+    if isinstance(exc, BatchGenerationError):
+        kept = [dataclasses.asdict(asset) for asset in exc.results if isinstance(asset, GeneratedAsset)]
+        batch = {"message": str(exc), "failed_index": exc.failed_index, "seed": exc.seed}
+        cause = exc.__cause__ or exc
+    return {"error": _portable(cause), "batch": batch, "kept": kept}
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling; else an error of the same kind (library or not) with its text."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        text = f"{type(exc).__name__}: {exc}"
+        return EngineError(text) if isinstance(exc, AbstractVisionError) else RuntimeError(text)
+
+
+def _raise_failure(failure: dict[str, Any]) -> None:
+    """The ingress's side of :func:`_failure_item`: raise what the engine raised."""
+    cause = failure["error"]
+    batch = failure["batch"]
+    if batch is None:
+        raise cause
+    kept = [GeneratedAsset(**asset) for asset in failure["kept"]]
+    raise BatchGenerationError(
+        batch["message"], results=kept, failed_index=batch["failed_index"], seed=batch["seed"]
+    ) from cause
+
+
+def _ignore_outcome(future: asyncio.Future) -> None:
+    """Mark a future's exception as seen (asyncio logs unseen ones) once it is done."""
+    if future.done():
+        if not future.cancelled():
+            future.exception()
+    else:
+        future.add_done_callback(_ignore_outcome)
 
 
 async def _wait_for(event: threading.Event) -> None:
@@ -214,6 +314,7 @@ async def _racing(stream: Any, watcher: asyncio.Future) -> AsyncIterator[dict[st
         await asyncio.wait({step, watcher}, return_when=asyncio.FIRST_COMPLETED)
         if not step.done():
             step.cancel()
+            _ignore_outcome(step)  # Ray answers a cancelled read with RequestCancelledError
             return
         try:
             yield step.result()
@@ -244,9 +345,7 @@ class Gateway:
 def build_application(deployment: RayDeployment) -> Any:
     """The Ray Serve application: the ingress bound to the engine deployment."""
     options = deployment.ray
-    gpus = options.gpus_per_replica
-    if gpus is None:
-        gpus = 1.0 if _cluster_has_gpus() else 0.0
+    gpus = options.gpus_per_replica if options.gpus_per_replica is not None else _default_gpus()
     actor_options: dict[str, Any] = {"num_cpus": options.cpus_per_replica, "num_gpus": gpus}
     engine_options: dict[str, Any] = {
         "name": "abstractvision-engine",
@@ -275,10 +374,33 @@ def app(args: Mapping[str, str]) -> Application:
     return build_application(deployment_from_args(args))
 
 
-def _cluster_has_gpus() -> bool:
+def _default_gpus() -> float:
+    """A whole GPU per replica where the cluster has GPUs, else none.
+
+    Why it refuses without a connection: ``serve run`` calls the builder before it connects to Ray,
+    so the cluster cannot be seen, and guessing "no GPU" would put every replica on the CPU.
+    """
     import ray
 
-    return ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
+    if not ray.is_initialized():
+        raise BackendNotConfiguredError(
+            "gpus_per_replica= is required here: the application is built before Ray is connected, so "
+            "the cluster's GPUs cannot be seen (gpus_per_replica=1 for a GPU each, 0 for CPU only)"
+        )
+    return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
 
 
-__all__ = ["EngineReplica", "Gateway", "RayRunner", "app", "build_application"]
+def _limit_gpu_memory(gigabytes: float) -> None:
+    """Hold torch (the Diffusers engine) to ``gigabytes`` of this replica's GPU: Ray shares a GPU by
+    the fraction asked, never by memory, so a replica must keep to the budget it stated itself."""
+    try:
+        import torch
+    except ImportError:
+        return
+    if torch.cuda.is_available():
+        total = torch.cuda.get_device_properties(0).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, gigabytes * 1024**3 / total), 0)
+        log.info("GPU memory held to %.1f GB of %.1f GB", gigabytes, total / 1024**3)
+
+
+__all__ = ["APP_NAME", "EngineReplica", "Gateway", "RayRunner", "app", "build_application"]

@@ -24,7 +24,8 @@ class RayOptions:
     address: str | None = setting(
         env="ABSTRACTVISION_RAY_ADDRESS",
         flag="--ray-address",
-        help="Ray cluster to join (ray://host:10001 or auto); default: start a local Ray.",
+        help="Ray cluster to join (host:6379, ray://host:10001, or auto for the one `ray start` began here); "
+        "default: start a local Ray.",
     )
     replicas: int = setting(1, env="ABSTRACTVISION_RAY_REPLICAS", help="Engine replicas (fixed count).")
     min_replicas: int | None = setting(
@@ -42,7 +43,7 @@ class RayOptions:
     )
     gpu_memory_gb: float | None = setting(
         env="ABSTRACTVISION_RAY_GPU_MEMORY_GB",
-        help="GPU memory one replica may use: required with a fractional --gpus-per-replica.",
+        help="GPU memory one replica may use (torch is held to it): required with a fractional --gpus-per-replica.",
     )
     cpus_per_replica: float = setting(
         1.0, env="ABSTRACTVISION_RAY_CPUS_PER_REPLICA", help="CPUs each replica reserves."
@@ -150,7 +151,7 @@ def deployment_for(
 
 def deployment_from_args(args: Mapping[str, Any]) -> RayDeployment:
     """A deployment from ``key=value`` text (``serve run``, ``serve deploy`` files, KubeRay), each value
-    read like its variable would be. Keys: ``provider``, ``model`` (comma list), a setting of
+    read like its variable would be. Keys: ``provider``, ``model`` (a comma list, or a list), a setting of
     :class:`RayOptions`, of the server or of the backend (by name, or by its flag's name)."""
     from ..backends import get_backend_config_class
     from .settings import ServerConfig
@@ -159,7 +160,9 @@ def deployment_from_args(args: Mapping[str, Any]) -> RayDeployment:
     provider = args.pop("provider", None)
     if not provider:
         raise BackendNotConfiguredError("provider= is required (openai, diffusers, sdcpp or a plugin)")
-    models = [model.strip() for model in str(args.pop("model", "") or "").split(",") if model.strip()]
+    given = args.pop("model", None) or ()
+    given = given.split(",") if isinstance(given, str) else given  # a config file may give a list
+    models = [str(model).strip() for model in given if str(model).strip()]
     tables = {
         "ray": {s.name: s for s in declared_settings(RayOptions)},
         "server": {s.name: s for s in declared_settings(ServerConfig)},
