@@ -5,8 +5,8 @@ Run: ``python scripts/config_reference.py`` to rewrite the block between the mar
 ``--check`` to fail when the page is out of date (the test suite runs the check).
 
 Why generated: every setting is declared once, on its backend's config (environment variables,
-flag, help, default); a hand-written table would be a sixth copy that drifts. The server's table
-takes its flags from the ``serve`` command itself, so it shows exactly what the command accepts.
+flag, help, default); a hand-written table would be a sixth copy that drifts. The server's and Ray's
+tables take their flags from the ``serve`` command itself, so they show exactly what it accepts.
 """
 
 from __future__ import annotations
@@ -51,17 +51,17 @@ def _table(provider: str | None, config_class: type) -> list[str]:
     return rows
 
 
-def _server_table() -> list[str]:
-    """``abstractvision serve``'s settings (:class:`ServerConfig`): no AbstractCore key, flags as ``serve`` has them."""
-    from abstractvision.cli.serve import _PREFIX, serve
+def _serve_table(config_class: type, prefix: str) -> list[str]:
+    """``abstractvision serve``'s settings declared on ``config_class`` (:class:`ServerConfig`, or
+    :class:`RayOptions` for ``--ray``): no AbstractCore key, flags as ``serve`` has them."""
+    from abstractvision.cli.serve import serve
     from abstractvision.config import declared_settings
-    from abstractvision.server.settings import ServerConfig
 
     options = {param.name: (*param.opts, *param.secondary_opts) for param in serve.params}
     rows = ["| setting | flag | environment variable | default | meaning |", "|---|---|---|---|---|"]
-    for s in declared_settings(ServerConfig):
+    for s in declared_settings(config_class):
         name = f"`{s.name}`" + (" (secret)" if s.spec.secret else "")
-        flags = " / ".join(f"`{opt}`" for opt in options[_PREFIX + s.name])
+        flags = " / ".join(f"`{opt}`" for opt in options[prefix + s.name])
         variables = ", ".join(f"`{var}`" for var in s.spec.env)
         rows.append(f"| {name} | {flags} | {variables} | {_cell(s.default)} | {s.spec.help} |")
     return rows
@@ -82,7 +82,12 @@ def render() -> str:
             "",
             *_table(provider, config_class),
         ]
-    lines += ["", "### Server (`abstractvision serve`)", "", *_server_table()]
+    from abstractvision.cli.serve import _PREFIX, _RAY_PREFIX
+    from abstractvision.server.ray_config import RayOptions
+    from abstractvision.server.settings import ServerConfig
+
+    lines += ["", "### Server (`abstractvision serve`)", "", *_serve_table(ServerConfig, _PREFIX)]
+    lines += ["", "### Ray Serve (`abstractvision serve --ray`)", "", *_serve_table(RayOptions, _RAY_PREFIX)]
     return "\n".join([*lines, "", END])
 
 

@@ -73,3 +73,9 @@ def test_the_server_page_uses_only_real_commands_and_options():
     commands = _documented_commands(REFERENCE.parents[1] / "server.md")
     assert sum(args[0] == "serve" for args in commands) >= 5
     assert _unknown_options(commands) == []
+
+
+def test_the_deploy_page_uses_only_real_commands_and_options():
+    commands = _documented_commands(REFERENCE.parents[1] / "deploy.md")
+    assert sum(args[:2] == ["serve", "--ray"] for args in commands) >= 2
+    assert _unknown_options(commands) == []

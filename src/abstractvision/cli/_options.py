@@ -148,18 +148,24 @@ def _check_provider(ctx: click.Context, param: click.Parameter, value: str | Non
     return value
 
 
-def backend_options(func: Any = None, *, renamed: Mapping[str, str] | None = None) -> Any:
+def backend_options(
+    func: Any = None, *, renamed: Mapping[str, str] | None = None, repeatable: tuple[str, ...] = ()
+) -> Any:
     """``--provider`` and every declared backend flag (see the module docstring). ``renamed`` gives
-    some of them another flag on one command (``serve`` keeps ``--api-key`` for its own keys)."""
+    some of them another flag on one command (``serve`` keeps ``--api-key`` for its own keys);
+    ``repeatable`` ones may be given several times (``serve --ray --model A --model B``)."""
     if func is None:
-        return functools.partial(backend_options, renamed=renamed)
+        return functools.partial(backend_options, renamed=renamed, repeatable=repeatable)
     renamed = renamed or {}
     provider = click.option(
         "--provider",
         callback=_check_provider,
         help="Backend: openai, diffusers, sdcpp or a plugin (env ABSTRACTVISION_PROVIDER).",
     )
-    options = (_click_option(renamed.get(e.param, e.flag), e.param, e.kind, e.help()) for e in backend_flags().values())
+    options = (
+        _click_option(renamed.get(e.param, e.flag), e.param, e.kind, e.help(), multiple=e.param in repeatable)
+        for e in backend_flags().values()
+    )
     return stack_options(provider, *options)(func)
 
 

@@ -8,7 +8,6 @@ uvicorn are imported only when this command runs.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import click
@@ -18,6 +17,7 @@ from ._options import backend_options, pop_backend_flags, pop_setting_options, s
 from ._session import BackendSession
 
 _PREFIX = "server_"
+_RAY_PREFIX = "ray_"
 
 #: Backend settings that name the model, in the order a served model id is taken from them.
 _MODEL_SETTINGS = ("model_id", "model", "diffusion_model")
@@ -29,9 +29,22 @@ def _server_config_class() -> type:
     return ServerConfig
 
 
+def _ray_options_class() -> type:
+    from ..server.ray_config import RayOptions
+
+    return RayOptions
+
+
 @click.command("serve", help="Serve the backend over HTTP: OpenAI's Images API, jobs with progress and cancel.")
-@backend_options(renamed={"api_key": "--upstream-api-key"})
+@backend_options(renamed={"api_key": "--upstream-api-key"}, repeatable=("model",))
 @setting_options(_server_config_class(), _PREFIX)
+@click.option(
+    "--ray",
+    "use_ray",
+    is_flag=True,
+    help="Run on Ray Serve: engine replicas, autoscaling, several models (pip install 'abstractvision[ray]').",
+)
+@setting_options(_ray_options_class(), _RAY_PREFIX)
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
@@ -40,12 +53,17 @@ def _server_config_class() -> type:
     help="Log level; the access log (info) has one line per request, never a key or a prompt.",
 )
 @reports_errors
-def serve(log_level: str, **values: Any) -> None:
+def serve(log_level: str, use_ray: bool, **values: Any) -> None:
     from ..backends import optional_dependency
 
     with optional_dependency("server", "abstractvision serve"):
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401
+
+    if use_ray:
+        _configure_logging(log_level)
+        _serve_on_ray(values)
+        return
 
     from ..server.app import serve_app
 
@@ -73,9 +91,17 @@ def served_app(values: dict[str, Any]) -> tuple[Any, Any, str]:
     from ..server.app import create_app_for_backend
 
     values = dict(values)
+    ray_given = pop_setting_options(values, _ray_options_class(), _RAY_PREFIX)
+    if ray_given:
+        names = ", ".join(f"--{name.replace('_', '-')}" for name in ray_given)
+        raise click.UsageError(f"{names} only apply with --ray")
     config = resolve(_server_config_class(), **pop_setting_options(values, _server_config_class(), _PREFIX)).build()
     config.check_exposure()
-    session = BackendSession(pop_backend_flags(values))
+    flags = pop_backend_flags(values)
+    models = flags.pop("model", None) or ()
+    if len(models) > 1:
+        raise click.UsageError("several --model values need --ray (one served model per plain server)")
+    session = BackendSession({**flags, "model": models[0] if models else None})
     model_id = config.served_model_name or served_model_id(session) or session.provider
     app = create_app_for_backend(config, session.backend, model_id=model_id, backend_name=session.provider)
     keys = f"{len(config.api_keys)} API key(s) required" if config.api_keys else "no API keys"
@@ -84,6 +110,66 @@ def served_app(values: dict[str, Any]) -> tuple[Any, Any, str]:
         f"({session.provider})  {keys}  store {config.store_path()}"
     )
     return app, config, banner
+
+
+def _serve_on_ray(values: dict[str, Any]) -> None:
+    """``serve --ray``: the same app as the ingress of a Ray Serve application, engines on replicas."""
+    import signal
+    import threading
+
+    from ..backends import optional_dependency
+    from ..config import resolve
+
+    with optional_dependency("ray", "abstractvision serve --ray"):
+        import ray
+        from ray import serve as ray_serve
+
+    from ..server.ray import APP_NAME, build_application
+    from ..server.ray_config import deployment_for
+
+    server = resolve(_server_config_class(), **pop_setting_options(values, _server_config_class(), _PREFIX))
+    config = server.build()
+    config.check_exposure()
+    options = resolve(_ray_options_class(), **pop_setting_options(values, _ray_options_class(), _RAY_PREFIX))
+    flags = pop_backend_flags(values)
+    models = list(flags.pop("model", None) or ())
+    session = BackendSession(flags)
+    resolved = session.resolved
+    deployment = deployment_for(
+        session.provider,
+        models,
+        dict(resolved.values) if resolved is not None else {},
+        dict(server.values),
+        dict(options.values),
+    )
+    address = deployment.ray.address
+    # "local" unless told: Ray's own default would join whatever cluster `ray start` left on this machine
+    ray.init(address=address or "local", include_dashboard=False, logging_level="warning")
+    ray_serve.start(http_options={"host": config.host, "port": config.port})
+    ray_serve.run(build_application(deployment), name=APP_NAME, route_prefix="/")
+    keys = f"{len(config.api_keys)} API key(s) required" if config.api_keys else "no API keys"
+    click.echo(
+        f"abstractvision serve --ray: http://{_url_host(config.host)}:{config.port}  models "
+        f"{', '.join(deployment.model_ids)} ({session.provider})  replicas {_replicas(deployment)}  {keys}  "
+        f"ray {address or 'local'}",
+        err=True,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    # this application only: on a shared cluster, other applications keep running
+    ray_serve.delete(APP_NAME)
+    ray.shutdown()
+
+
+def _replicas(deployment: Any) -> str:
+    scaling = deployment.ray.autoscaling
+    return (
+        f"{scaling['min_replicas']}-{scaling['max_replicas']} (autoscaling)"
+        if scaling
+        else str(deployment.ray.replicas)
+    )
 
 
 def served_model_id(session: BackendSession) -> str | None:
@@ -97,8 +183,9 @@ def served_model_id(session: BackendSession) -> str | None:
         except KeyError:
             continue
         if value:
-            value = str(value)
-            return os.path.splitext(os.path.basename(value))[0] if os.path.isfile(value) else value
+            from ..server.settings import model_label
+
+            return model_label(value)
     return None
 
 

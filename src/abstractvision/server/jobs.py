@@ -281,7 +281,9 @@ class JobQueue:
             loop.call_soon_threadsafe(self._on_progress, job, event)
 
         try:
-            assets = await self.runner.run(job.task, job.fields, job.count, on_progress, job.cancel)
+            assets = await self.runner.run(
+                job.task, job.fields, job.count, on_progress, job.cancel, model=job.request.get("model")
+            )
             items = await asyncio.to_thread(self._store_all, assets, job.request)
         except BatchGenerationError as exc:
             kept = await asyncio.to_thread(self._store_all, exc.results, job.request)

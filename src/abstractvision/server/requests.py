@@ -75,16 +75,16 @@ def build_submission(
     task: str,
     body: dict[str, Any],
     config: ServerConfig,
-    served_model: str,
+    served_models: tuple[str, ...],
     *,
     passthrough_openai_fields: bool,
 ) -> Submission:
     """Check the server's own rules on ``body`` (a model dump, extras included) and split it up."""
-    model = body.get("model")
-    if model not in (None, "", served_model):
+    model = body.get("model") or served_models[0]
+    if model not in served_models:
         raise APIError(
             404,
-            f"model {model!r} is not served here; this server serves {served_model!r} (GET /v1/models)",
+            f"model {model!r} is not served here; this server serves {', '.join(served_models)} (GET /v1/models)",
             param="model",
             code="model_not_found",
         )
@@ -112,7 +112,7 @@ def build_submission(
     request = {
         "fields": fields,
         "n": n,
-        "model": served_model,
+        "model": model,
         "response_format": body.get("response_format") or "b64_json",
         "output_format": body.get("output_format"),
         "output_compression": body.get("output_compression"),

@@ -75,7 +75,7 @@ async def edit_image(
 
 def svc_submission(svc: ImageService, task: str, body: dict[str, Any]) -> Submission:
     return build_submission(
-        task, body, svc.config, svc.model_id, passthrough_openai_fields=svc.backend_name == "openai"
+        task, body, svc.config, svc.model_ids, passthrough_openai_fields=svc.backend_name == "openai"
     )
 
 

@@ -30,7 +30,7 @@ async def create_job(
 ) -> Any:
     data = body.model_dump(exclude_none=True)
     submission = build_submission(
-        body.task, data, svc.config, svc.model_id, passthrough_openai_fields=svc.backend_name == "openai"
+        body.task, data, svc.config, svc.model_ids, passthrough_openai_fields=svc.backend_name == "openai"
     )
     for key, target in _IMAGE_BODY_FIELDS.items():
         if key in data:

@@ -24,15 +24,17 @@ _PRESET_SIZES = (256, 512, 768, 1024, 1536, 2048)
 
 @router.get("/v1/models", response_model=ModelList, responses=ERROR_RESPONSES, tags=["models"])
 async def list_models(_: str = Depends(caller), svc: ImageService = Depends(service)) -> Any:
-    caps = svc.runner.capabilities()
-    entry = {
-        "id": svc.model_id,
-        "object": "model",
-        "created": int(svc.started_at),
-        "owned_by": f"{ABSTRACTVISION_OWNER}{svc.backend_name}",  # how an abstractvision client recognises us
-        "tasks": list(caps.supported_tasks),
-    }
-    return {"object": "list", "data": [entry]}
+    entries = [
+        {
+            "id": model,
+            "object": "model",
+            "created": int(svc.started_at),
+            "owned_by": f"{ABSTRACTVISION_OWNER}{svc.backend_name}",  # how an abstractvision client recognises us
+            "tasks": list(svc.runner.capabilities(model).supported_tasks),
+        }
+        for model in svc.model_ids
+    ]
+    return {"object": "list", "data": entries}
 
 
 @router.get("/v1/capabilities", response_model=Capabilities, responses=ERROR_RESPONSES, tags=["models"])

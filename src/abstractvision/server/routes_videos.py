@@ -53,7 +53,7 @@ async def create_video(
         submission.inputs["image"] = await read_upload(form.input_reference, "input_reference", svc.config)
     job = await svc.submit(owner, submission)
     request.state.job_id = job.id  # for the access log
-    return video_object(svc.queue.view(job.id, owner), svc.model_id, job.request)
+    return video_object(svc.queue.view(job.id, owner), job.request)
 
 
 @router.get("/v1/videos/{video_id}", response_model=VideoObject, responses=ERROR_RESPONSES)
@@ -61,7 +61,7 @@ async def get_video(video_id: str, owner: str = Depends(caller), svc: ImageServi
     view = _video_view(svc, video_id, owner)
     job = svc.queue.live(video_id)
     request = job.request if job is not None else (svc.records.get(video_id) or {}).get("request") or {}
-    return video_object(view, svc.model_id, request)
+    return video_object(view, request)
 
 
 @router.get(
@@ -113,7 +113,7 @@ def _video_view(svc: ImageService, video_id: str, owner: str) -> dict[str, Any]:
     return view
 
 
-def video_object(view: dict[str, Any], model: str, request: dict[str, Any]) -> dict[str, Any]:
+def video_object(view: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     """A job view in OpenAI's ``video`` shape; ``request`` (the job's) gives its size and length."""
     seconds = (request.get("fields") or {}).get("extra", {}).get("seconds")
     progress = view.get("progress") or {}
@@ -125,7 +125,7 @@ def video_object(view: dict[str, Any], model: str, request: dict[str, Any]) -> d
         "object": "video",
         "created_at": view["created"],
         "status": status,
-        "model": model,
+        "model": request.get("model"),
         "progress": percent,
         "seconds": None if seconds is None else str(seconds),
         "size": request.get("size"),

@@ -30,11 +30,12 @@ JOB_TASKS: tuple[str, ...] = tuple(_TASK_CALLS)
 class Runner(Protocol):
     """What the job queue needs from whatever runs the work."""
 
-    model_id: str
+    #: The served model ids; the first is the default (a request that names none gets it).
+    model_ids: tuple[str, ...]
 
     async def start(self) -> None: ...
 
-    def capabilities(self) -> VisionBackendCapabilities: ...
+    def capabilities(self, model: str | None = None) -> VisionBackendCapabilities: ...
 
     async def run(
         self,
@@ -43,6 +44,7 @@ class Runner(Protocol):
         count: int,
         on_progress: Callable[[ProgressEvent], None],
         cancel: threading.Event,
+        model: str | None = None,
     ) -> list[GeneratedAsset]: ...
 
     async def close(self) -> None: ...
@@ -54,17 +56,17 @@ class LocalRunner:
 
     def __init__(self, manager: Any, model_id: str, *, preload: bool = False):
         self.manager = manager
-        self.model_id = model_id
+        self.model_ids = (model_id,)
         self._preload = preload
 
     def __repr__(self) -> str:
-        return f"LocalRunner(model_id={self.model_id!r}, backend={self.manager.backend!r})"
+        return f"LocalRunner(model={self.model_ids[0]!r}, backend={self.manager.backend!r})"
 
     async def start(self) -> None:
         if self._preload:
             await asyncio.to_thread(self.manager.preload)
 
-    def capabilities(self) -> VisionBackendCapabilities:
+    def capabilities(self, model: str | None = None) -> VisionBackendCapabilities:
         return self.manager.backend.get_capabilities()
 
     async def run(
@@ -74,6 +76,7 @@ class LocalRunner:
         count: int,
         on_progress: Callable[[ProgressEvent], None],
         cancel: threading.Event,
+        model: str | None = None,  # one model here: the one it was built with
     ) -> list[GeneratedAsset]:
         method, positional = _TASK_CALLS[task]
         fields = dict(fields)

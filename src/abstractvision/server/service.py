@@ -47,8 +47,13 @@ class ImageService:
         return f"ImageService(model={self.model_id!r}, backend={self.backend_name!r}, {self.config!r})"
 
     @property
+    def model_ids(self) -> tuple[str, ...]:
+        return self.runner.model_ids
+
+    @property
     def model_id(self) -> str:
-        return self.runner.model_id
+        """The default model: what a request that names none gets."""
+        return self.runner.model_ids[0]
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -86,7 +91,8 @@ class ImageService:
         A task the backend cannot do is refused here (400), not accepted and failed later: a client
         of ``POST /v1/videos`` on an image-only server learns it from its first answer. A full queue
         refuses before anything is stored."""
-        gate_capabilities(submission.task, None, self.runner.capabilities(), self.backend_name)
+        capabilities = self.runner.capabilities(submission.request.get("model"))
+        gate_capabilities(submission.task, None, capabilities, self.backend_name)
         fields = dict(submission.request["fields"])
         stored: dict[str, Any] = {}
         if submission.inputs:

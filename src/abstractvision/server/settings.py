@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +109,13 @@ class ServerConfig:
         return Path(platformdirs.user_data_dir("abstractvision")) / "server"
 
 
+def model_label(value: str) -> str:
+    """A model setting as a served model id: a model file's stem (``sd15.safetensors`` -> ``sd15``),
+    anything else (a Hub repo id, a service's model name) as it is."""
+    value = str(value)
+    return os.path.splitext(os.path.basename(value))[0] if os.path.isfile(value) else value
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -126,4 +134,4 @@ def _read_keys_file(path: str) -> list[str]:
     return [clean_secret(line, f"a key in {path}") for line in lines if line]
 
 
-__all__ = ["ServerConfig", "is_loopback"]
+__all__ = ["ServerConfig", "is_loopback", "model_label"]
