@@ -41,8 +41,10 @@ def pixels(png: bytes) -> numpy.ndarray:
 def test_image_upscale_is_offered_only_with_an_upscaler():
     plain = HuggingFaceDiffusersVisionBackend(HuggingFaceDiffusersBackendConfig(model_id="org/model"))
     assert "image_upscale" not in plain.get_capabilities().supported_tasks
-    configured = HuggingFaceDiffusersVisionBackend(HuggingFaceDiffusersBackendConfig(upscaler="org/upscaler"))
-    assert "image_upscale" in configured.get_capabilities().supported_tasks
+    alone = HuggingFaceDiffusersVisionBackend(HuggingFaceDiffusersBackendConfig(upscaler="org/upscaler"))
+    assert alone.get_capabilities().supported_tasks == ("image_upscale",)  # no model: it only upscales
+    both = HuggingFaceDiffusersVisionBackend(HuggingFaceDiffusersBackendConfig(model_id="org/m", upscaler="org/u"))
+    assert both.get_capabilities().supported_tasks == ("text_to_image", "image_to_image", "image_upscale")
 
 
 def test_a_missing_upscaler_is_a_typed_error_naming_the_setting():
@@ -122,6 +124,15 @@ def test_progress_reports_every_step_and_the_load(tiny_upscaler_backend):
     events.clear()
     VisionManager(backend=tiny_upscaler_backend).upscale_image(make_png(16, 16), steps=2, on_progress=events.append)
     assert "load" not in [e.phase for e in events]  # loaded once, kept
+
+
+@pytest.mark.slow
+def test_preload_loads_the_upscaler_of_a_backend_without_a_model(tiny_upscaler_backend):
+    tiny_upscaler_backend.preload()
+    assert tiny_upscaler_backend.loaded
+    events = []
+    VisionManager(backend=tiny_upscaler_backend).upscale_image(make_png(16, 16), steps=1, on_progress=events.append)
+    assert "load" not in [e.phase for e in events]
 
 
 @pytest.mark.slow

@@ -42,10 +42,10 @@ class SdcppUpscaler:
             context.unload()
 
     def run(
-        self, request: ImageUpscaleRequest, reporter: ProgressReporter, mode: str, sd_cli: str | None
+        self, request: ImageUpscaleRequest, reporter: ProgressReporter, upscaler: Path, mode: str, sd_cli: str | None
     ) -> GeneratedAsset:
-        """Upscale in ``mode`` (``sd_cli``: the executable, for CLI mode) and fit to the requested size."""
-        upscaler = self.config.upscaler_file()
+        """Upscale with the ``upscaler`` file in ``mode`` (``sd_cli``: the executable, for CLI mode), then
+        fit to the requested size."""
         passes = self.config.upscale_repeats
         reporter.start(total_steps=passes)
         if mode == "cli":

@@ -176,8 +176,14 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
     def get_capabilities(self) -> VisionBackendCapabilities:
         # Seeds: the default 0..2**32-1. torch's CPU generator (used on CPU and MPS) keeps only a seed's low
         # 32 bits; CUDA's would take 64, but the seeds a backend accepts must not depend on the device.
-        tasks = (*IMAGE_TASKS, UPSCALE_TASK) if self.config.upscaler else IMAGE_TASKS
+        tasks = IMAGE_TASKS if self._generates else ()  # an upscaler alone only upscales
+        if self.config.upscaler:
+            tasks = (*tasks, UPSCALE_TASK)
         return VisionBackendCapabilities(supported_tasks=tasks, supports_mask=True)
+
+    @property
+    def _generates(self) -> bool:
+        return bool(self.config.model_id) or not self.config.upscaler
 
     def capability_hint(self, task: str) -> str | None:
         if task == UPSCALE_TASK and not self.config.upscaler:
@@ -189,8 +195,12 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
         return list_cached_pipelines(self.config.cache_dir, task)
 
     def preload(self) -> None:
+        """Load the model and the upscaler, whichever are configured."""
         with self._lock:
-            self._pipeline("text_to_image", None)
+            if self._generates:
+                self._pipeline("text_to_image", None)
+            if self.config.upscaler and self._upscaler is None:
+                self._upscaler = DiffusersUpscaler.load(self.config, None)
 
     def unload(self) -> None:
         """Drop every pipeline reference, collect, and hand cached accelerator memory back."""

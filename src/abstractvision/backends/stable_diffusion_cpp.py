@@ -403,10 +403,10 @@ class StableDiffusionCppVisionBackend(VisionBackend):
         self, request: ImageUpscaleRequest, progress_callback: ProgressArg = None
     ) -> GeneratedAsset:
         """``upscale_repeats`` upscaler passes (one step each), then the requested size (:mod:`._sdcpp_upscale`)."""
-        self.config.upscaler_file()
+        upscaler = self.config.upscaler_file()  # a missing file is named before a missing engine
         mode = self.mode
         sd_cli = self.find_sd_cli() if mode == "cli" else None
-        return self._upscaler.run(request, as_reporter(progress_callback, UPSCALE_TASK), mode, sd_cli)
+        return self._upscaler.run(request, as_reporter(progress_callback, UPSCALE_TASK), upscaler, mode, sd_cli)
 
     def _job(self, task: str, request: Any, width: int, height: int) -> SdcppJob:
         unset = [name for name in ("seed", "steps", "guidance_scale") if getattr(request, name) is None]
