@@ -30,6 +30,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "dialect": ("sdcpp", "sdcpp"),
     "extra_args": ("--threads 2", ("--threads", "2")),
     "api_key": ("sk-sample-123", "sk-sample-123"),
+    "upscale_repeats": ("3", 3),  # 1 to 4 passes
 }
 
 CASES = [

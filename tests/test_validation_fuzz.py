@@ -111,10 +111,11 @@ class CheckingBackend(VisionBackend):
                 check_text(angle, required=True)
         if task == "image_upscale":
             check_number(request.scale, 1, 16)
-            if request.resolution is not None:
-                assert len(request.resolution) == 2
-                check_int(request.resolution[0], 1, LIMITS["width"])
-                check_int(request.resolution[1], 1, LIMITS["height"])
+            if request.resolution is not None:  # an upscale's result may exceed the generation limits
+                assert len(request.resolution) == 2 and request.scale is None
+                info = inspect_image(request.image)
+                check_int(request.resolution[0], info.width, MAX_INT)
+                check_int(request.resolution[1], info.height, MAX_INT)
         assert isinstance(request.extra, dict)
         for key, value in request.extra.items():
             assert isinstance(key, str) and key and not callable(value)
@@ -219,10 +220,10 @@ CALLS = {
     "upscale_image": st.fixed_dictionaries(
         {"image": image},
         optional={
+            **common,
             "scale": field(st.floats(1, 16)),
             "resolution": field(st.tuples(st.integers(1, 1024), st.integers(1, 1024))),
-            "seed": common["seed"],
-            "extra": common["extra"],
+            "prompt": prompt,
         },
     ),
 }

@@ -393,6 +393,42 @@ def test_optional_tasks_default_to_unsupported():
         backend.upscale_image(None)
 
 
+# ---- upscale requests are checked before the backend ----------------------------------------------------
+def upscaling_backend() -> RecordingBackend:
+    return RecordingBackend(caps=VisionBackendCapabilities(supported_tasks=("text_to_image", "image_upscale")))
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "words"),
+    [
+        ({"scale": 2, "resolution": (64, 64)}, "resolution", "not both"),
+        ({"resolution": (8, 64)}, "resolution", "smaller than the image"),
+        ({"scale": 0.5}, "scale", ">= 1"),
+        ({"scale": 17}, "scale", "<= 16"),
+        ({"resolution": (9000, 9000)}, "resolution", "over the limit"),
+        ({"prompt": "a\x00b"}, "prompt", "NUL"),
+        ({"steps": 0}, "steps", ">= 1"),
+    ],
+)
+def test_a_bad_upscale_request_is_refused_naming_the_field(params, field, words):
+    backend = upscaling_backend()
+    with pytest.raises(InvalidRequestError, match=words) as info:
+        VisionManager(backend=backend).upscale_image(make_png(16, 16), **params)
+    assert info.value.field == field and backend.calls == []
+
+
+def test_a_backend_says_how_to_enable_a_task_it_does_not_offer():
+    class NeedsAnUpscaler(RecordingBackend):
+        def capability_hint(self, task):
+            return "set upscaler=" if task == "image_upscale" else None
+
+    with pytest.raises(CapabilityNotSupportedError, match="it supports: text_to_image, image_to_image.; set upscaler="):
+        VisionManager(backend=NeedsAnUpscaler()).upscale_image(make_png(), scale=2)
+    with pytest.raises(CapabilityNotSupportedError) as info:
+        VisionManager(backend=NeedsAnUpscaler()).generate_video("a cat")
+    assert "upscaler" not in str(info.value)
+
+
 # ---- batches plan their seeds ----------------------------------------------------------------------------
 class FixedDefaultSeedBackend(RecordingBackend):
     """A custom backend as many are written: a fixed default seed, and no seed in its metadata."""

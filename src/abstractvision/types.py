@@ -104,10 +104,20 @@ class MultiAngleRequest:
 
 @dataclass(frozen=True)
 class ImageUpscaleRequest:
+    """Upscale ``image`` by ``scale`` or to ``resolution`` (``(width, height)``); neither: the engine's own factor.
+
+    ``prompt``, ``negative_prompt``, ``steps`` and ``guidance_scale`` steer prompt-guided upscalers
+    (Diffusers' ``StableDiffusionUpscalePipeline``); engines without a prompt (ESRGAN) ignore them.
+    """
+
     image: bytes
     scale: float | None = None
     resolution: tuple[int, int] | None = None
     seed: int | None = None
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    steps: int | None = None
+    guidance_scale: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

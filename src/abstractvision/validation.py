@@ -21,6 +21,9 @@ from .types import DEFAULT_MAX_SEED, VisionBackendCapabilities
 #: what engines take these as. Model limits are the backends' business (``normalize_*`` hooks).
 MAX_INT = 2**31 - 1
 
+#: Largest ``scale`` an upscale request may ask for.
+MAX_UPSCALE = 16
+
 #: Most items one batch call may make (``count=`` or ``len(seeds)``).
 MAX_BATCH_ITEMS = 1000
 
@@ -205,12 +208,15 @@ def validate_request(task: str, request: Any, caps: VisionBackendCapabilities) -
     check_seed("seed", request.seed, caps.max_seed)
     check_extra(request.extra)
     if task == "image_upscale":
-        check_number("scale", request.scale, minimum=1, maximum=16)
+        check_number("scale", request.scale, minimum=1, maximum=MAX_UPSCALE)
         if request.resolution is not None:
             if not isinstance(request.resolution, (tuple, list)) or len(request.resolution) != 2:
                 raise _fail("resolution", "must be a (width, height) pair")
-            check_positive_int("resolution", request.resolution[0], caps.max_width)
-            check_positive_int("resolution", request.resolution[1], caps.max_height)
+            # not capped by max_width/max_height: those bound what an engine generates, not what it upscales to
+            check_positive_int("resolution", request.resolution[0])
+            check_positive_int("resolution", request.resolution[1])
+            if request.scale is not None:
+                raise _fail("resolution", "give scale or resolution, not both")
     if "control_image" in has:
         check_number("control_strength", request.control_strength, minimum=0, maximum=2)
         if request.control_strength is not None and request.control_image is None:
@@ -225,6 +231,8 @@ def _with_inspected_images(request: Any, has: Any) -> Any:
     images = {name: check_image(name, getattr(request, name), name == "image") for name in _IMAGE_FIELDS if name in has}
     images = {name: image for name, image in images.items() if image is not None}
     mask, image = images.get("mask"), images.get("image")
+    if "scale" in has and image is not None:
+        _check_upscale_target(image.info.width, image.info.height, request.scale, request.resolution)
     if mask is not None and (mask.info.width, mask.info.height) != (image.info.width, image.info.height):
         raise _fail(
             "mask",
@@ -234,12 +242,48 @@ def _with_inspected_images(request: Any, has: Any) -> Any:
     return dataclasses.replace(request, **images) if images else request
 
 
-def gate_capabilities(task: str, request: Any, caps: VisionBackendCapabilities, backend_name: str) -> None:
-    """Refuse tasks and options the backend says it cannot do, before calling it."""
+def upscale_size(
+    width: int, height: int, scale: float | None, resolution: tuple[int, int] | None
+) -> tuple[int, int] | None:
+    """The exact size an upscale of a ``width`` x ``height`` image must come out at: ``resolution``,
+    else the image times ``scale`` (rounded, at least 1 pixel); ``None`` when neither is given (the
+    engine's own factor decides). Every backend resizes its engine's output to this, so one request
+    gives one size on every engine."""
+    if resolution is not None:
+        return int(resolution[0]), int(resolution[1])
+    if scale is None:
+        return None
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _check_upscale_target(width: int, height: int, scale: Any, resolution: Any) -> None:
+    """An upscale only enlarges, and its result must stay within the pixel limit every image meets."""
+    from .media import MAX_INPUT_PIXELS
+
+    target = upscale_size(width, height, scale, tuple(resolution) if resolution is not None else None)
+    if target is None:
+        return
+    field = "resolution" if resolution is not None else "scale"
+    if target[0] < width or target[1] < height:
+        raise _fail(field, f"{target[0]}x{target[1]} is smaller than the image ({width}x{height}); upscaling enlarges")
+    if target[0] * target[1] > MAX_INPUT_PIXELS:
+        raise _fail(
+            field,
+            f"the result would be {target[0]}x{target[1]} = {target[0] * target[1]} pixels, over the limit of "
+            f"{MAX_INPUT_PIXELS}; use a smaller scale or image",
+        )
+
+
+def gate_capabilities(
+    task: str, request: Any, caps: VisionBackendCapabilities, backend_name: str, hint: str | None = None
+) -> None:
+    """Refuse tasks and options the backend says it cannot do, before calling it. ``hint``: how to
+    enable the task (the backend's ``capability_hint``), added to the refusal."""
     if task not in caps.supported_tasks:
         supported = ", ".join(caps.supported_tasks) or "none"
         raise CapabilityNotSupportedError(
             f"the {backend_name} backend does not support {task} (it supports: {supported})"
+            + (f"; {hint}" if hint else "")
         )
     if getattr(request, "mask", None) is not None and not caps.supports_mask:
         raise CapabilityNotSupportedError(f"the {backend_name} backend does not support masks (inpainting)")
@@ -285,11 +329,13 @@ __all__ = [
     "MAX_BATCH_ITEMS",
     "MAX_INT",
     "MAX_PROMPT_CHARS",
+    "MAX_UPSCALE",
     "check_c_text",
     "check_seed",
     "check_size_step",
     "gate_capabilities",
     "plan_seeds",
     "random_seed",
+    "upscale_size",
     "validate_request",
 ]

@@ -345,7 +345,7 @@ class VisionManager:
         request = validate_request(task, request, caps)  # image fields now carry their decoded facts
         if self.model_id and task != UPSCALE_TASK:
             self.registry.require_support(self.model_id, task)
-        gate_capabilities(task, request, caps, backend.name)
+        gate_capabilities(task, request, caps, backend.name, backend.capability_hint(task))
         request = backend.normalize(task, request)
         return request, ProgressReporter(task, on_progress, cancel)
 

@@ -77,3 +77,13 @@ def test_a_cached_repo_id_loads_with_the_network_blocked(hub_cache, tiny_diffuse
         asset = VisionManager(backend=backend).generate_image("a cat", seed=1, width=64, height=64, steps=1)
     assert asset.metadata["model"] == "someone/tiny"
     assert block_network == []
+
+
+def test_upscale_pipelines_are_listed_for_image_upscale_only(tmp_path):
+    """A cached upscaler is what ``upscaler=`` takes: listed for image_upscale, never as a generation model."""
+    root = tmp_path / "hub"
+    cache_repo(root, "stabilityai/stable-diffusion-x4-upscaler", {"_class_name": "StableDiffusionUpscalePipeline"})
+    cache_repo(root, "runwayml/stable-diffusion-v1-5", {"_class_name": "StableDiffusionPipeline"})
+    assert set(catalog(root, "image_upscale")) == {"stabilityai/stable-diffusion-x4-upscaler"}
+    assert set(catalog(root, "text_to_image")) == {"runwayml/stable-diffusion-v1-5"}
+    assert catalog(root)["stabilityai/stable-diffusion-x4-upscaler"].capabilities == ("image_upscale",)

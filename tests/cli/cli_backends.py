@@ -7,7 +7,8 @@ switch release the previous one. ``EchoBackend.calls`` counts the generations of
 (the CLI builds its own), so a test can tell that a command failed before generating.
 ``FolderBreakingBackend`` replaces the folder named by its ``output_folder`` parameter with a file
 while it generates: the disk changing under a long run. ``SlowVideoBackend`` is the server tests'
-slow backend that also makes (stand-in) videos, so docs/server.md's video examples can run.
+slow backend that also makes (stand-in) videos and upscales (with Pillow), so docs/server.md's
+video and upscale examples can run.
 """
 
 from __future__ import annotations
@@ -109,8 +110,16 @@ class SlowVideoBackend(SlowBackend):
 
     def get_capabilities(self) -> VisionBackendCapabilities:
         caps = super().get_capabilities()
-        tasks = (*caps.supported_tasks, "text_to_video", "image_to_video")
+        tasks = (*caps.supported_tasks, "text_to_video", "image_to_video", "image_upscale")
         return dataclasses.replace(caps, supported_tasks=tasks)
+
+    def upscale_image(self, request):
+        """Pillow's resize standing in for an upscaler, to the size the request asks for."""
+        from abstractvision.backends._upscale import fit_upscaled
+        from abstractvision.media import decode_image, encode_png
+
+        picture, metadata = fit_upscaled(decode_image(request.image), request)
+        return GeneratedAsset("image", encode_png(picture), "image/png", {"model": self.config.model_id, **metadata})
 
     def generate_video(self, request):
         return GeneratedAsset("video", STAND_IN_MP4, "video/mp4", {"model": self.config.model_id, "seed": request.seed})

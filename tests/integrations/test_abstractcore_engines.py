@@ -148,3 +148,17 @@ def test_diffusers_residency_loads_and_unloads_the_pipeline(diffusers_host):
     assert [r["provider"] for r in diffusers_host.vision.list_loaded_models()] == ["diffusers"]
     assert diffusers_host.vision.unload_resident_model({})["unloaded"] is True
     assert backend.loaded is False and diffusers_host.vision.list_resident_models() == []
+
+
+@pytest.mark.slow
+def test_upscale_image_runs_where_the_owner_configured_an_upscaler(vision_host, tiny_upscale_pipeline, store):
+    """AbstractCore's ``upscale_image`` refuses without an upscaler (the plugin tests) and runs with one."""
+    from abstractvision.media import inspect_image
+
+    host = vision_host(
+        vision_backend="diffusers", vision_diffusers_upscaler=str(tiny_upscale_pipeline), vision_device="cpu"
+    )
+    data = host.vision.upscale_image(make_png(16, 16), scale=2, steps=1, seed=3)
+    assert (inspect_image(data).width, inspect_image(data).height) == (32, 32)
+    ref = host.vision.upscale_image(make_png(16, 16), resolution=(40, 20), steps=1, artifact_store=store)
+    assert ref["metadata"]["task"] == "image_upscale" and ref["metadata"]["width"] == 40

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..types import IMAGE_TASKS, ProviderModelInfo
 from . import optional_dependency
+from .base_backend import UPSCALE_TASK
 
 #: Pipeline families whose text-to-image pipeline also serves image-to-image and inpainting through
 #: ``AutoPipelineForImage2Image`` / ``AutoPipelineForInpainting`` (``from_pipe``).
@@ -44,7 +45,11 @@ def default_hub_cache() -> Path:
 
 
 def tasks_for_pipeline_class(class_name: str) -> tuple[str, ...]:
-    """The abstractvision tasks a Diffusers pipeline class serves; ``()`` for anything else."""
+    """The abstractvision tasks a Diffusers pipeline class serves; ``()`` for anything else.
+
+    Upscale pipelines serve ``image_upscale`` as the backend's ``upscaler``, not as its model."""
+    if class_name.endswith("Pipeline") and "Upscale" in class_name:
+        return (UPSCALE_TASK,)
     if not class_name.endswith("Pipeline") or any(word in class_name for word in _NOT_IMAGE):
         return ()
     if "Img2Img" in class_name or "Image2Image" in class_name or "Inpaint" in class_name:

@@ -122,6 +122,8 @@ class LoadOptions:
     cpu_offload: str
     scheduler: str | None
     single_file_config: str | None = None
+    #: The Diffusers class a folder or repo id loads with (``DiffusionPipeline``: whatever its index names).
+    pipeline_class: str = "AutoPipelineForText2Image"
 
 
 def not_cached_error(model_id: str) -> ModelNotAvailableError:
@@ -218,7 +220,8 @@ def _dtype_kwarg(diffusers: Any) -> str:
 
 
 def load_pipeline(options: LoadOptions) -> Any:
-    """Load the text-to-image pipeline for ``options.model_id`` (folder, repo id or single file)."""
+    """Load the pipeline for ``options.model_id`` (folder, repo id or single file): the text-to-image
+    one unless ``options.pipeline_class`` says otherwise."""
     torch, diffusers = import_engine()
     model_id = options.model_id
     path = Path(model_id).expanduser()
@@ -252,7 +255,7 @@ def load_pipeline(options: LoadOptions) -> Any:
                 if path.is_file():
                     pipe = diffusers.StableDiffusionPipeline.from_single_file(source, **kwargs)
                 else:
-                    pipe = diffusers.AutoPipelineForText2Image.from_pretrained(source, **kwargs)
+                    pipe = getattr(diffusers, options.pipeline_class).from_pretrained(source, **kwargs)
         except (OSError, ValueError) as exc:
             raise ModelNotAvailableError(f"could not load model {model_id!r}: {exc}", model=model_id) from exc
         if options.scheduler:

@@ -44,6 +44,8 @@ _PROGRESS_BAR = re.compile(r"\|[=>\s]*\|\s*(\d+)/(\d+)")
 #: sd.cpp draws the same bar while loading tensors; sampling bars follow this line.
 _SAMPLING_STARTS = re.compile(r"generating image|sampling using|IMG2IMG|TXT2IMG")
 _SAMPLING_ENDS = re.compile(r"sampling completed")
+#: sd.cpp's upscaler logs this after each pass over the image.
+_PASS_ENDS = re.compile(r"upscaled, taking")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _TAIL_LINES = 25
 #: Longest output line kept, in bytes: an engine may write without newlines forever.
@@ -60,6 +62,22 @@ _REAP_S = 5.0
 _MAX_ARG_STRLEN = 32 * os.sysconf("SC_PAGE_SIZE") if sys.platform.startswith("linux") else None
 #: No 8-bit or 16-bit RGB(A) image within the pixel limit encodes larger (filters and chunks included).
 _MAX_OUTPUT_BYTES = MAX_INPUT_PIXELS * 9
+
+
+#: Image formats sd-cli reads directly; anything else is re-encoded as PNG first.
+_CLI_IMAGE_SUFFIXES = {"image/png": ".png", "image/jpeg": ".jpg", "image/bmp": ".bmp"}
+
+
+def write_input(folder: Path, stem: str, data: bytes) -> Path:
+    """Write an input image where sd-cli can read it (formats it cannot read become PNG)."""
+    from ..media import decode_image, encode_png, sniff_mime_type
+
+    suffix = _CLI_IMAGE_SUFFIXES.get(sniff_mime_type(data) or "")
+    if suffix is None:
+        data, suffix = encode_png(decode_image(data, mode=None)), ".png"
+    path = folder / f"{stem}{suffix}"
+    path.write_bytes(data)
+    return path
 
 
 def option_flag(name: str) -> str:
@@ -99,6 +117,16 @@ def build_argv(
     argv += list(extra_args)
     argv += ["-o", str(output)]
     return argv
+
+
+def build_upscale_argv(
+    executable: str, upscaler: Path, passes: int, image: Path, output: Path, extra_args: Sequence[str] = ()
+) -> list[str]:
+    """The sd-cli command line that upscales ``image`` with no diffusion model (``-M upscale``).
+
+    ``extra_args`` go here too (threads, ``--upscale-tile-size``, ``--offload-to-cpu`` matter to it)."""
+    argv = [executable, "-M", "upscale", "--upscale-model", str(upscaler), "--upscale-repeats", str(passes)]
+    return [*argv, "-i", str(image), *extra_args, "-o", str(output)]
 
 
 def check_command_line(argv: Sequence[str], fields: Mapping[str, str]) -> None:
@@ -143,6 +171,25 @@ class StepParser:
             return None
         match = _PROGRESS_BAR.search(line) if self.sampling else None
         return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+class PassParser:
+    """Upscale runs: one step per upscaler pass, counted from sd.cpp's log line after each.
+
+    Why passes and not its tile bars: every pass draws its own bar over a growing number of
+    tiles, so the bars do not add up to one count; passes do, and they also tell whether sd-cli
+    really upscaled (it logs a model it cannot load, then saves the input unchanged, exit code 0).
+    """
+
+    def __init__(self, passes: int) -> None:
+        self.passes = passes
+        self.done = 0
+
+    def feed(self, line: str) -> tuple[int, int] | None:
+        if not _PASS_ENDS.search(line):
+            return None
+        self.done += 1
+        return self.done, self.passes
 
 
 @dataclass(frozen=True)
@@ -258,8 +305,9 @@ def run_process(
     cwd: str | Path,
     timeout_s: float | None,
     reporter: ProgressReporter,
+    parser: StepParser | PassParser | None = None,
 ) -> ProcessResult:
-    """Run sd-cli, reporting its sampling steps, until it exits; kill its group on every way out.
+    """Run sd-cli, reporting its sampling steps (or ``parser``'s), until it exits; kill its group on every way out.
 
     The deadline and the cancel event hold in every phase: while sd-cli writes, after it closed or
     redirected its pipes (it is then polled), and while its last output is drained. Once sd-cli has
@@ -274,7 +322,7 @@ def run_process(
     process = _spawn(argv, cwd)
     try:
         with _Output(process.stdout, process.stderr) as output:
-            exit_code, tail = _watch(process, output, reporter, deadline, timeout_s)
+            exit_code, tail = _watch(process, output, reporter, deadline, timeout_s, parser or StepParser())
     finally:
         kill_process_group(process)
         for stream in (process.stdout, process.stderr):
@@ -288,10 +336,10 @@ def _watch(
     reporter: ProgressReporter,
     deadline: float | None,
     timeout_s: float | None,
+    parser: StepParser | PassParser,
 ) -> tuple[int, str]:
     """Follow sd-cli until it has exited and its output is read: ``(exit code, output tail)``."""
     tail: deque[str] = deque(maxlen=_TAIL_LINES)
-    parser = StepParser()
     exit_code: int | None = None
     drain_ends = 0.0
     while exit_code is None or (output.open and time.perf_counter() < drain_ends):
@@ -358,18 +406,31 @@ def read_image(result: ProcessResult, output: Path) -> tuple[bytes, str]:
     return data, info.mime_type
 
 
+def read_upscaled(result: ProcessResult, output: Path, parser: PassParser) -> tuple[bytes, str]:
+    """:func:`read_image`, once every pass ran: sd-cli saves the input unchanged, exit code 0, when
+    it cannot load the upscaler (and the last image made when a pass fails)."""
+    data, mime_type = read_image(result, output)
+    if parser.done < parser.passes:
+        _fail(f"ran {parser.done} of {parser.passes} upscaler passes (is upscale_model an ESRGAN model?)", result)
+    return data, mime_type
+
+
 def _fail(why: str, result: ProcessResult) -> NoReturn:
     tail = result.output_tail or "(no output)"
     raise EngineError(f"sd-cli {why}; last output:\n{tail}", exit_code=result.exit_code, stderr_tail=result.output_tail)
 
 
 __all__ = [
+    "PassParser",
     "ProcessResult",
     "StepParser",
     "build_argv",
+    "build_upscale_argv",
     "check_command_line",
     "kill_process_group",
     "raise_for_exit",
     "read_image",
+    "read_upscaled",
     "run_process",
+    "write_input",
 ]

@@ -16,6 +16,13 @@ Two facts about the bindings shape this module:
   honoured as soon as the call returns. Before it starts, cancel holds: while waiting for another
   call to release the context, and once the model is loaded. ``timeout_s`` is sd-cli's only: a
   deadline could not stop the C call either (use CLI mode for a hard limit).
+* **One progress hook per process.** sd.cpp keeps the progress callback in a C global that loading,
+  sampling and upscaling all report to, so every call into a context (the generation model's or the
+  upscaler's) holds one process-wide lock: no call reports into another's hook, or into one freed
+  under it.
+
+The upscaler (``upscale_model``) is a context of its own (:class:`BindingsUpscaler`), loaded
+without a diffusion model; each pass is one call, so a cancel is honoured between passes.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from ._sdcpp_job import SdcppJob
 _WAIT_POLL_S = 0.05
 #: Option names whose bindings keyword differs from sd-cli's flag name.
 _KEYWORD_ALIASES = {"sampling_method": "sample_method", "sampler": "sample_method"}
+#: Held by every call into the bindings (see "One progress hook per process" above).
+_C_CALLS = threading.Lock()
 
 
 def import_bindings() -> Any:
@@ -45,8 +54,8 @@ def import_bindings() -> Any:
     return stable_diffusion_cpp
 
 
-class BindingsEngine:
-    """One loaded sd.cpp context plus the lock that serialises its use."""
+class _BindingsContext:
+    """One sd.cpp context of the bindings, loaded on first use, and the lock that serialises its use."""
 
     def __init__(self, model_paths: Mapping[str, str]):
         self.model_paths = dict(model_paths)  # bindings keyword -> absolute path
@@ -59,7 +68,7 @@ class BindingsEngine:
 
     def load(self) -> float:
         """Load the model unless loaded; return the seconds spent (0 when it already was)."""
-        with self._lock:
+        with self._lock, _C_CALLS:  # loading reports its tensors to the progress hook too
             return self._load_locked()
 
     def _load_locked(self) -> float:
@@ -68,7 +77,7 @@ class BindingsEngine:
         bindings = import_bindings()
         started = time.perf_counter()
         try:
-            self._model = bindings.StableDiffusion(**self.model_paths, verbose=False)
+            self._model = self._open(bindings)
         except Exception as exc:  # the bindings raise plain exceptions for unreadable models
             raise EngineError(f"stable-diffusion.cpp could not load the model ({self._describe()}): {exc}") from exc
         return time.perf_counter() - started
@@ -78,6 +87,23 @@ class BindingsEngine:
             model, self._model = self._model, None
             if model is not None:
                 model.close()
+
+    def _open(self, bindings: Any) -> Any:
+        return bindings.StableDiffusion(**self.model_paths, verbose=False)
+
+    @contextmanager
+    def _held(self, reporter: ProgressReporter) -> Iterator[None]:
+        """The context's lock, then the process's bindings lock, each waited for cancellably: a queued
+        call is not stuck behind another whole run."""
+        with _cancellable(self._lock, reporter), _cancellable(_C_CALLS, reporter):
+            yield
+
+    def _describe(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.model_paths.items())
+
+
+class BindingsEngine(_BindingsContext):
+    """The generation model's context."""
 
     def generate(self, job: SdcppJob, reporter: ProgressReporter) -> tuple[Any, float, float]:
         """Run ``job``; return ``(RGB PIL image, load seconds, generation seconds)``."""
@@ -110,16 +136,6 @@ class BindingsEngine:
             raise EngineError("stable-diffusion.cpp returned no image")
         return images[0].convert("RGB"), load_s, elapsed
 
-    @contextmanager
-    def _held(self, reporter: ProgressReporter) -> Iterator[None]:
-        """The context's lock, waited for cancellably: a queued call is not stuck behind another whole run."""
-        while not self._lock.acquire(timeout=_WAIT_POLL_S):
-            reporter.raise_if_cancelled()
-        try:
-            yield
-        finally:
-            self._lock.release()
-
     def _keywords(self, job: SdcppJob) -> dict[str, Any]:
         from ..media import decode_image
 
@@ -149,8 +165,53 @@ class BindingsEngine:
             kwargs.setdefault(keyword, value)
         return kwargs
 
-    def _describe(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in self.model_paths.items())
+
+class BindingsUpscaler(_BindingsContext):
+    """An upscaler-only context (``StableDiffusion(upscaler_path=...)``, no diffusion model)."""
+
+    def __init__(self, path: str):
+        super().__init__({"upscaler_path": path})
+
+    def _open(self, bindings: Any) -> Any:
+        # 0.4.5 silences the model's loading but not the upscaler's, whose loader also resets ggml's log hook
+        from stable_diffusion_cpp._utils import suppress_stdout_stderr
+
+        with suppress_stdout_stderr(disable=False):
+            return super()._open(bindings)
+
+    def upscale(self, image: bytes, passes: int, reporter: ProgressReporter) -> tuple[Any, float, float]:
+        """Run ``passes`` upscaler passes over ``image``; ``(RGB PIL image, load seconds, upscale seconds)``.
+
+        Each pass reports one step; a cancel stops the run between passes."""
+        from ..media import decode_image
+
+        picture = decode_image(image, "RGB")
+        with self._held(reporter):
+            load_s = self._load_locked()
+            reporter.raise_if_cancelled()
+            started = time.perf_counter()
+            for done in range(1, passes + 1):
+                try:
+                    upscaled = self._model.upscale([picture])
+                except Exception as exc:
+                    raise EngineError(f"stable-diffusion.cpp's upscaler failed: {exc}") from exc
+                if not upscaled:
+                    raise EngineError("stable-diffusion.cpp's upscaler returned no image")
+                picture = upscaled[0].convert("RGB")
+                reporter.step(done, passes)
+            elapsed = time.perf_counter() - started
+        return picture, load_s, elapsed
+
+
+@contextmanager
+def _cancellable(lock: threading.Lock, reporter: ProgressReporter) -> Iterator[None]:
+    """``lock``, waited for while checking the caller's cancel every ``_WAIT_POLL_S``."""
+    while not lock.acquire(timeout=_WAIT_POLL_S):
+        reporter.raise_if_cancelled()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _generate_keywords() -> frozenset[str]:
@@ -168,4 +229,4 @@ def _clear_progress_hook() -> None:
     sd_cpp.sd_set_progress_callback(None, None)
 
 
-__all__ = ["BindingsEngine", "import_bindings"]
+__all__ = ["BindingsEngine", "BindingsUpscaler", "import_bindings"]

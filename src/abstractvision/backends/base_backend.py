@@ -102,6 +102,14 @@ class VisionBackend(ABC):
         tasks = tuple(t for t in (*TASKS, UPSCALE_TASK) if self._implements(t))
         return VisionBackendCapabilities(supported_tasks=tasks)
 
+    def capability_hint(self, task: str) -> str | None:
+        """What would make ``task`` available on this backend (a setting to configure), or ``None``.
+
+        Why: a task a backend offers only when configured (upscaling needs an upscaler model) is
+        refused before the backend runs; the refusal then says how to enable it instead of only "no".
+        """
+        return None
+
     def preload(self) -> None:
         """Load weights / open connections ahead of the first call. No-op by default."""
 
@@ -228,8 +236,10 @@ class VisionBackend(ABC):
 
     def _unsupported(self, task: str) -> CapabilityNotSupportedError:
         supported = ", ".join(self.get_capabilities().supported_tasks) or "none"
+        hint = self.capability_hint(task)
         return CapabilityNotSupportedError(
             f"the {self.name} backend does not support {task} (it supports: {supported})"
+            + (f"; {hint}" if hint else "")
         )
 
     def _bracketed(self, task: str, method: Callable[[Any], Any], request: Any, progress_callback: ProgressArg) -> Any:

@@ -14,6 +14,8 @@ first load, not when this module is imported.
   :class:`GenerationCancelledError` inside it, which unwinds the denoising loop at once.
 * **Serialised.** One re-entrant lock guards loading, task switches and calls: a pipeline object
   is not safe to call from two threads at once.
+* **Upscaling** (``image_upscale``) runs the configured ``upscaler`` pipeline (see
+  :mod:`._diffusers_upscale`); the task is offered only when one is configured.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from ..types import (
     GeneratedAsset,
     ImageEditRequest,
     ImageGenerationRequest,
+    ImageUpscaleRequest,
     ProviderModelInfo,
     VisionBackendCapabilities,
 )
@@ -56,11 +59,14 @@ from ._diffusers_loading import (
     resolve_device,
     resolve_dtype,
 )
-from .base_backend import ProgressArg, VisionBackend, replace_request
+from ._diffusers_upscale import UPSCALER_SETTING, DiffusersUpscaler
+from ._upscale import fit_upscaled
+from .base_backend import UPSCALE_TASK, ProgressArg, VisionBackend, replace_request
 
 #: Keys the backend sets itself; a request's ``extra`` may not override them.
 _RESERVED_CALL_ARGS = frozenset(
     {"prompt", "image", "mask_image", "generator", "output_type", "callback_on_step_end", "return_dict"}
+    | {"callback", "callback_steps"}
 )
 
 #: What to try when a pipeline call runs out of memory.
@@ -83,6 +89,9 @@ class HuggingFaceDiffusersBackendConfig:
     ``ddim``, ``dpmpp_2m``, ...) or a Diffusers scheduler class name. ``single_file_config``: for a
     single-file checkpoint, its base model's Diffusers config (a local pipeline folder or a cached
     repo id); by default the base model Diffusers infers from the checkpoint, looked up in the cache.
+    ``upscaler``: a hub repo id or local folder of a Diffusers upscale pipeline
+    (``stabilityai/stable-diffusion-x4-upscaler``), loaded like the model (cache-only unless
+    ``allow_download``; ``revision``/``variant`` are the model's only); it enables ``image_upscale``.
     """
 
     #: The REPL's ``/backend NAME VALUE...`` shorthands: which fields the positional words set.
@@ -139,6 +148,12 @@ class HuggingFaceDiffusersBackendConfig:
         env="ABSTRACTVISION_DIFFUSERS_SINGLE_FILE_CONFIG",
         help="For a single-file checkpoint: its base model's Diffusers config (local folder or cached repo id).",
     )
+    upscaler: str | None = setting(
+        env="ABSTRACTVISION_DIFFUSERS_UPSCALER",
+        flag="--upscaler",
+        help="Upscale pipeline (hub repo id or local folder, e.g. stabilityai/stable-diffusion-x4-upscaler); "
+        "enables image_upscale.",
+    )
 
 
 class HuggingFaceDiffusersVisionBackend(VisionBackend):
@@ -152,6 +167,7 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
         self._registry = registry
         self._lock = threading.RLock()
         self._pipelines: dict[str, Any] = {}  # "text_to_image" | "image_to_image" | "inpaint" -> pipeline
+        self._upscaler: DiffusersUpscaler | None = None  # loaded on the first upscale
         self._dtype: Any = None
         self._device: str | None = None
         self._force_fp32 = False  # set once a half-precision run came back NaN
@@ -160,21 +176,38 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
     def get_capabilities(self) -> VisionBackendCapabilities:
         # Seeds: the default 0..2**32-1. torch's CPU generator (used on CPU and MPS) keeps only a seed's low
         # 32 bits; CUDA's would take 64, but the seeds a backend accepts must not depend on the device.
-        return VisionBackendCapabilities(supported_tasks=IMAGE_TASKS, supports_mask=True)
+        tasks = IMAGE_TASKS if self._generates else ()  # an upscaler alone only upscales
+        if self.config.upscaler:
+            tasks = (*tasks, UPSCALE_TASK)
+        return VisionBackendCapabilities(supported_tasks=tasks, supports_mask=True)
+
+    @property
+    def _generates(self) -> bool:
+        return bool(self.config.model_id) or not self.config.upscaler
+
+    def capability_hint(self, task: str) -> str | None:
+        if task == UPSCALE_TASK and not self.config.upscaler:
+            return f"configure an upscale pipeline: {UPSCALER_SETTING} (e.g. stabilityai/stable-diffusion-x4-upscaler)"
+        return None
 
     def list_provider_models(self, task: str | None = None) -> list[ProviderModelInfo]:
         """Diffusers pipelines in the local hub cache (``cache_dir`` or the default) fit for ``task``."""
         return list_cached_pipelines(self.config.cache_dir, task)
 
     def preload(self) -> None:
+        """Load the model and the upscaler, whichever are configured."""
         with self._lock:
-            self._pipeline("text_to_image", None)
+            if self._generates:
+                self._pipeline("text_to_image", None)
+            if self.config.upscaler and self._upscaler is None:
+                self._upscaler = DiffusersUpscaler.load(self.config, None)
 
     def unload(self) -> None:
         """Drop every pipeline reference, collect, and hand cached accelerator memory back."""
         with self._lock:
-            loaded = bool(self._pipelines)
+            loaded = bool(self._pipelines) or self._upscaler is not None
             self._pipelines.clear()
+            self._upscaler = None
             self._dtype = self._device = None
             gc.collect()
             if loaded and "torch" in sys.modules:
@@ -182,7 +215,7 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
 
     @property
     def loaded(self) -> bool:
-        return bool(self._pipelines)
+        return bool(self._pipelines) or self._upscaler is not None
 
     # ---- normalize hooks ----------------------------------------------------------------------
     def normalize_generate_image_request(self, request: ImageGenerationRequest) -> ImageGenerationRequest:
@@ -237,6 +270,29 @@ class HuggingFaceDiffusersVisionBackend(VisionBackend):
             kind = "inpaint"
             call.update(mask_image=decode_image(request.mask, "L"), width=image.width, height=image.height)
         return self._generate(kind, request, call, as_reporter(progress_callback, "image_to_image"))
+
+    def upscale_image(self, request: ImageUpscaleRequest) -> GeneratedAsset:
+        return self.upscale_image_with_progress(request, None)
+
+    def upscale_image_with_progress(
+        self, request: ImageUpscaleRequest, progress_callback: ProgressArg = None
+    ) -> GeneratedAsset:
+        """Run the upscaler (loaded once), then resize to the requested size (see :mod:`._upscale`)."""
+        if not self.config.upscaler:
+            hint = self.capability_hint(UPSCALE_TASK)
+            raise BackendNotConfiguredError(f"the diffusers backend has no upscaler; {hint}")
+        reporter = as_reporter(progress_callback, UPSCALE_TASK)
+        reporter.start(total_steps=request.steps)
+        with self._lock:
+            if self._upscaler is None:
+                self._upscaler = DiffusersUpscaler.load(self.config, reporter)
+            upscaler = self._upscaler
+            extra = self._extra_args(upscaler.pipe, request.extra)
+            picture, metadata = upscaler.run(request, extra, reporter)
+        picture, sizes = fit_upscaled(picture, request)
+        asset = GeneratedAsset("image", encode_png(picture), "image/png", {**metadata, **sizes})
+        reporter.end(total_steps=metadata["steps"])
+        return asset
 
     # ---- the call -----------------------------------------------------------------------------
     def _generate(self, kind: str, request: Any, call: dict[str, Any], reporter: ProgressReporter) -> GeneratedAsset:

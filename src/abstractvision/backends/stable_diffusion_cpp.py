@@ -9,6 +9,10 @@ Two ways to run the same engine, chosen by ``mode``:
 
 Nothing is ever downloaded: model files are local paths, and a missing engine is an
 :class:`OptionalDependencyMissingError` that says how to install either one.
+
+Upscaling (``image_upscale``, offered when ``upscale_model`` names an ESRGAN-family file) runs
+``sd-cli -M upscale`` (no diffusion model needed) or the bindings' upscaler, ``upscale_repeats``
+passes, then resizes to the requested size (:mod:`._upscale`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from ..types import (
     GeneratedAsset,
     ImageEditRequest,
     ImageGenerationRequest,
+    ImageUpscaleRequest,
     ProviderModelInfo,
     VisionBackendCapabilities,
 )
@@ -55,15 +60,20 @@ from ._sdcpp_job import (
     plain_options,
     text_fields,
 )
-from .base_backend import ProgressArg, VisionBackend, replace_request
+from ._sdcpp_upscale import SdcppUpscaler
+from .base_backend import UPSCALE_TASK, ProgressArg, VisionBackend, replace_request
 
 MODES = ("auto", "cli", "python")
 #: Files a models directory may hold that sd.cpp can load.
 MODEL_SUFFIXES = (".gguf", ".safetensors", ".ckpt")
-#: Image formats sd-cli reads directly; anything else is re-encoded as PNG first.
-_CLI_IMAGE_SUFFIXES = {"image/png": ".png", "image/jpeg": ".jpg", "image/bmp": ".bmp"}
 _MODEL_FIELDS = tuple(name for name, _, _ in MODEL_FILES)
 _ENV_PREFIX = "ABSTRACTVISION_SDCPP_"
+#: Most upscaler passes: an x4 model 4 times is already x256.
+_MAX_UPSCALE_REPEATS = 4
+UPSCALER_HINT = (
+    f"set upscale_model= (--upscale-model, {_ENV_PREFIX}UPSCALE_MODEL) to an ESRGAN-family file such as "
+    "RealESRGAN_x4plus.pth"
+)
 
 
 @dataclass(frozen=True)
@@ -153,9 +163,20 @@ class StableDiffusionCppBackendConfig:
         env=("ABSTRACTVISION_SDCPP_MODELS_DIR", "ABSTRACTVISION_MODEL_DIR", "ABSTRACTCORE_VISION_MODEL_DIR"),
         help="A folder of local model files, listed by provider-models.",
     )
+    upscale_model: str | None = setting(
+        env="ABSTRACTVISION_SDCPP_UPSCALE_MODEL",
+        flag="--upscale-model",
+        help="ESRGAN-family upscaler file (e.g. RealESRGAN_x4plus .pth/.safetensors); enables image_upscale.",
+    )
+    upscale_repeats: int = setting(
+        1,
+        env="ABSTRACTVISION_SDCPP_UPSCALE_REPEATS",
+        flag="--upscale-repeats",
+        help="Upscaler passes per upscale (an x4 model twice: x16), before resizing to the requested size.",
+    )
 
     def __post_init__(self) -> None:
-        for name in (*_MODEL_FIELDS, "cwd", "models_dir", "sd_cli_path"):
+        for name in (*_MODEL_FIELDS, "cwd", "models_dir", "sd_cli_path", "upscale_model"):
             value = getattr(self, name)
             if isinstance(value, os.PathLike):
                 object.__setattr__(self, name, os.fspath(value))
@@ -168,8 +189,19 @@ class StableDiffusionCppBackendConfig:
             )
         if self.timeout_s is not None and not self.timeout_s > 0:
             raise BackendNotConfiguredError(f"timeout_s={self.timeout_s!r} must be a positive number of seconds")
-        if not self.models_dir:  # a models directory alone is enough to list models
+        repeats = self.upscale_repeats
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= _MAX_UPSCALE_REPEATS:
+            raise BackendNotConfiguredError(
+                f"upscale_repeats={repeats!r} must be an integer from 1 to {_MAX_UPSCALE_REPEATS} "
+                f"({_ENV_PREFIX}UPSCALE_REPEATS)"
+            )
+        if not self.models_dir and not self.upscale_model:  # either is enough to list models or to upscale
             self.require_model()
+
+    @property
+    def generates(self) -> bool:
+        """Whether a generation model is configured (an upscaler alone only upscales)."""
+        return bool(self.model or self.diffusion_model)
 
     def require_model(self) -> None:
         """Generation needs a model file; listing a models directory does not."""
@@ -199,12 +231,15 @@ class StableDiffusionCppBackendConfig:
         """Fail before any engine work when the model or a configured file is missing, naming it."""
         self.require_model()
         for name, _, _, path in self.model_files():
-            if not path.is_file():
-                raise ModelNotAvailableError(
-                    f"{name}: file not found: {path} (set {name}= or {_ENV_PREFIX}{name.upper()} to an existing "
-                    "file; stable-diffusion.cpp never downloads models)",
-                    model=str(path),
-                )
+            _require_file(name, path)
+
+    def upscaler_file(self) -> Path:
+        """The upscaler's absolute path, once checked to exist (an error naming the setting if not)."""
+        if not self.upscale_model:
+            raise BackendNotConfiguredError(f"stable-diffusion.cpp has no upscaler: {UPSCALER_HINT}")
+        path = self.resolve(self.upscale_model)
+        _require_file("upscale_model", path)
+        return path
 
 
 class StableDiffusionCppVisionBackend(VisionBackend):
@@ -217,6 +252,7 @@ class StableDiffusionCppVisionBackend(VisionBackend):
         self.config = config if config is not None else StableDiffusionCppBackendConfig(**fields)
         self._engine = None  # BindingsEngine, created on first python-mode use
         self._engine_lock = threading.Lock()
+        self._upscaler = SdcppUpscaler(self.config)
 
     # ---- mode ------------------------------------------------------------------------------------
     def find_sd_cli(self) -> str | None:
@@ -260,25 +296,33 @@ class StableDiffusionCppVisionBackend(VisionBackend):
         # Cancel: sd-cli is killed at once; the 0.4.5 bindings have no abort hook, so a python-mode run
         # that has started finishes first.
         cli = self.config.mode == "cli" or (self.config.mode == "auto" and self.find_sd_cli() is not None)
+        tasks = IMAGE_TASKS if self.config.generates or not self.config.upscale_model else ()
         return VisionBackendCapabilities(
-            supported_tasks=IMAGE_TASKS,
+            supported_tasks=(*tasks, UPSCALE_TASK) if self.config.upscale_model else tasks,
             supports_mask=True,
             max_width=MAX_SIZE,
             max_height=MAX_SIZE,
             cancels_running=cli,
         )
 
+    def capability_hint(self, task: str) -> str | None:
+        return UPSCALER_HINT if task == UPSCALE_TASK and not self.config.upscale_model else None
+
     def preload(self) -> None:
-        """Check the files and the engine; in python mode also load the model (once)."""
-        self.config.check_files()
-        if self.mode == "python":
-            self._bindings_engine().load()
+        """Check the files and the engine; in python mode also load the model and the upscaler (once)."""
+        if self.config.generates or not self.config.upscale_model:
+            self.config.check_files()
+            if self.mode == "python":
+                self._bindings_engine().load()
+        if self.config.upscale_model:
+            self._upscaler.preload(self.mode)
 
     def unload(self) -> None:
         with self._engine_lock:
             engine, self._engine = self._engine, None
         if engine is not None:
             engine.unload()
+        self._upscaler.unload()
 
     def list_provider_models(self, task: str | None = None) -> list[ProviderModelInfo]:
         """The configured model files that exist, then the models directory's model files."""
@@ -287,6 +331,9 @@ class StableDiffusionCppVisionBackend(VisionBackend):
             generates = name in ("model", "diffusion_model")
             if path.is_file():
                 entries[path] = _model_info(path, name, IMAGE_TASKS if generates else ())
+        if self.config.upscale_model and self.config.resolve(self.config.upscale_model).is_file():
+            path = self.config.resolve(self.config.upscale_model)
+            entries[path] = _model_info(path, "upscale_model", (UPSCALE_TASK,))
         if self.config.models_dir:
             folder = self.config.resolve(self.config.models_dir)
             found = sorted(folder.iterdir()) if folder.is_dir() else []
@@ -349,6 +396,18 @@ class StableDiffusionCppVisionBackend(VisionBackend):
         info = inspect_image(request.image, "image")
         return self._run_job(self._job("image_to_image", request, info.width, info.height), progress_callback)
 
+    def upscale_image(self, request: ImageUpscaleRequest) -> GeneratedAsset:
+        return self.upscale_image_with_progress(request)
+
+    def upscale_image_with_progress(
+        self, request: ImageUpscaleRequest, progress_callback: ProgressArg = None
+    ) -> GeneratedAsset:
+        """``upscale_repeats`` upscaler passes (one step each), then the requested size (:mod:`._sdcpp_upscale`)."""
+        upscaler = self.config.upscaler_file()  # a missing file is named before a missing engine
+        mode = self.mode
+        sd_cli = self.find_sd_cli() if mode == "cli" else None
+        return self._upscaler.run(request, as_reporter(progress_callback, UPSCALE_TASK), upscaler, mode, sd_cli)
+
     def _job(self, task: str, request: Any, width: int, height: int) -> SdcppJob:
         unset = [name for name in ("seed", "steps", "guidance_scale") if getattr(request, name) is None]
         if unset:  # the *_with_progress forms run what normalize_* decided; they decide nothing themselves
@@ -387,7 +446,7 @@ class StableDiffusionCppVisionBackend(VisionBackend):
         return GeneratedAsset("image", data, mime_type, self._metadata(job, mode, timings))
 
     def _run_cli(self, job: SdcppJob, reporter: Any) -> tuple[bytes, str, dict[str, float]]:
-        from ._sdcpp_cli import build_argv, check_command_line, read_image, run_process
+        from ._sdcpp_cli import build_argv, check_command_line, read_image, run_process, write_input
 
         executable = self.find_sd_cli()
         if executable is None:
@@ -395,8 +454,8 @@ class StableDiffusionCppVisionBackend(VisionBackend):
         with tempfile.TemporaryDirectory(prefix="abstractvision-sdcpp-") as tmp:
             folder = Path(tmp)
             output = folder / "output.png"
-            init = _write_input(folder, "init", job.init_image) if job.init_image is not None else None
-            mask = _write_input(folder, "mask", job.mask) if job.mask is not None else None
+            init = write_input(folder, "init", job.init_image) if job.init_image is not None else None
+            mask = write_input(folder, "mask", job.mask) if job.mask is not None else None
             files = [(flag, str(path)) for _, flag, _, path in self.config.model_files()]
             argv = build_argv(executable, files, job, output, init, mask, self.config.extra_args)
             check_command_line(argv, text_fields(job))
@@ -447,6 +506,15 @@ class StableDiffusionCppVisionBackend(VisionBackend):
         return {**metadata, **timings}
 
 
+def _require_file(name: str, path: Path) -> None:
+    if not path.is_file():
+        raise ModelNotAvailableError(
+            f"{name}: file not found: {path} (set {name}= or {_ENV_PREFIX}{name.upper()} to an existing "
+            "file; stable-diffusion.cpp never downloads models)",
+            model=str(path),
+        )
+
+
 def _bindings_installed() -> bool:
     from importlib.util import find_spec
 
@@ -466,18 +534,6 @@ def _model_info(path: Path, role: str, capabilities: tuple[str, ...]) -> Provide
         capabilities=capabilities,
         raw={"path": str(path), "name": path.name, "role": role, "size_bytes": stat.st_size},
     )
-
-
-def _write_input(folder: Path, stem: str, data: bytes) -> Path:
-    """Write an input image where sd-cli can read it (formats it cannot read become PNG)."""
-    from ..media import decode_image, encode_png, sniff_mime_type
-
-    suffix = _CLI_IMAGE_SUFFIXES.get(sniff_mime_type(data) or "")
-    if suffix is None:
-        data, suffix = encode_png(decode_image(data, mode=None)), ".png"
-    path = folder / f"{stem}{suffix}"
-    path.write_bytes(data)
-    return path
 
 
 __all__ = ["MODES", "StableDiffusionCppBackendConfig", "StableDiffusionCppVisionBackend"]

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "t2i": ("generate", "t2i", "Generate an image from a prompt (text_to_image)."),
     "t2v": ("generate", "t2v", "Generate a video from a prompt (text_to_video)."),
     "tasks": ("registry_cmds", "tasks", "List the task names."),
+    "upscale": ("upscale", "upscale", "Upscale an image (image_upscale; needs an upscaler configured)."),
 }
 
 

@@ -210,6 +210,11 @@ def generation_options(command: str) -> Callable[[Any], Any]:
     return stack_options(*decorators)
 
 
+def options_named(*names: str) -> Callable[[Any], Any]:
+    """Some of the generation options, by parameter name (``upscale`` takes a few of them)."""
+    return stack_options(*(click.option(*_GENERATION_OPTIONS[n][0], **_GENERATION_OPTIONS[n][1]) for n in names))
+
+
 output_options = stack_options(
     click.option("-o", "--output", type=click.Path(), help="File or directory to write; default: the asset store."),
     click.option("--open", "open_result", is_flag=True, help="Open the result with the system viewer."),
@@ -248,6 +253,7 @@ __all__ = [
     "backend_flags",
     "backend_options",
     "generation_options",
+    "options_named",
     "output_options",
     "parse_param",
     "parse_seeds",

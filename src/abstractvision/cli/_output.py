@@ -33,6 +33,7 @@ TASK_PREFIX = {
     "text_to_video": "t2v",
     "image_to_video": "i2v",
     "multi_view_image": "views",
+    "image_upscale": "upscale",
 }
 
 

@@ -93,9 +93,9 @@ def run_task(session: BackendSession, command: str, values: Mapping[str, Any]) -
     Failures come after the output, so what was made is always listed: a failed batch item, or a
     file that could not be written (its result is in the asset store; the message says where).
     """
-    from ..errors import BatchGenerationError, InvalidRequestError
-    from ._output import open_files, prepare_output, save_assets
-    from ._render import print_json, progress_callback
+    from ..errors import BatchGenerationError
+    from ._output import prepare_output
+    from ._render import progress_callback
 
     task, method, batch_method, _ = TASK_COMMANDS[command]
     args, kwargs, is_batch = request_params(command, values)
@@ -111,7 +111,26 @@ def run_task(session: BackendSession, command: str, values: Mapping[str, Any]) -
                 assets, failure = exc.results, exc
         else:
             assets = [getattr(manager, method)(*args, on_progress=on_progress, **kwargs)]
-    records = save_assets(assets, target, task, session.settings.store_dir, prompt=_prompt_of(args, command))
+    return deliver(session, task, assets, target, values, prompt=_prompt_of(args, command), failure=failure)
+
+
+def deliver(
+    session: BackendSession,
+    task: str,
+    assets: list[Any],
+    target: Any,
+    values: Mapping[str, Any],
+    *,
+    prompt: str | None,
+    failure: Exception | None = None,
+) -> list[dict[str, Any]]:
+    """Save ``assets`` to ``target`` (from ``prepare_output``), print their paths (or ``--json``), open
+    them if asked; then raise ``failure`` (a batch's), or a write that failed. Returns the records."""
+    from ..errors import InvalidRequestError
+    from ._output import open_files, save_assets
+    from ._render import print_json
+
+    records = save_assets(assets, target, task, session.settings.store_dir, prompt=prompt)
     if values.get("as_json"):
         print_json({"task": task, "backend": session.provider, "assets": records})
     else:
@@ -140,4 +159,4 @@ i2i = make_task_command("i2i")
 t2v = make_task_command("t2v")
 i2v = make_task_command("i2v")
 
-__all__ = ["TASK_COMMANDS", "i2i", "i2v", "make_task_command", "request_params", "run_task", "t2i", "t2v"]
+__all__ = ["TASK_COMMANDS", "deliver", "i2i", "i2v", "make_task_command", "request_params", "run_task", "t2i", "t2v"]

@@ -24,6 +24,7 @@ from ._backend_words import parse_backend_words, secret_positions
 from ._errors import report_failure
 from ._session import BackendSession
 from .generate import TASK_COMMANDS, make_task_command
+from .upscale import make_upscale_command
 
 HELP = """\
 /backend openai <base_url> [api_key] [model_id]
@@ -37,6 +38,7 @@ HELP = """\
 /t2i PROMPT [options]               (a line without a leading / is a /t2i prompt)
 /i2i PROMPT --image PATH [--mask PATH] [--strength S] [options]
 /t2v PROMPT [options], /i2v --image PATH [PROMPT] [options]
+/upscale PATH [--scale S | --resolution WxH] [--prompt TEXT] [options]   (needs an upscaler setting)
 /provider-models [--task T] [--json], /models [--task T], /show-model ID, /tasks
 /preload, /unload, /config, /help, /exit
 Options of /t2i etc.: see `/t2i --help`."""
@@ -64,6 +66,7 @@ class Repl:
         self.provider = provider or self.session.flags.get("provider")
         self.defaults: dict[str, Any] = {}
         self.task_commands = {name: make_task_command(name, with_backend=False) for name in TASK_COMMANDS}
+        self.task_commands["upscale"] = make_upscale_command(with_backend=False)
         self.handlers: dict[str, Callable[[list[str]], bool | None]] = {
             "backend": self.do_backend,
             "cap-model": self.do_cap_model,
@@ -80,7 +83,7 @@ class Repl:
             "help": self.do_help,
             "exit": self.do_exit,
             "quit": self.do_exit,
-            **{name: self.task_runner(name) for name in TASK_COMMANDS},
+            **{name: self.task_runner(name) for name in self.task_commands},
         }
 
     # ---- the loop ------------------------------------------------------------------------------
@@ -207,6 +210,7 @@ class Repl:
     def task_runner(self, name: str) -> Callable[[list[str]], None]:
         def run(args: list[str]) -> None:
             from .generate import run_task
+            from .upscale import run_upscale
 
             command = self.task_commands[name]
             with command.make_context(f"/{name}", list(args)) as ctx:
@@ -214,7 +218,10 @@ class Repl:
             for key, value in self.defaults.items():
                 if key in values and values[key] in (None, False, ()):
                     values[key] = value
-            run_task(self.session, name, values)
+            if name == "upscale":
+                run_upscale(self.session, values)
+            else:
+                run_task(self.session, name, values)
 
         return run
 

@@ -154,7 +154,8 @@ class AbstractVisionCapability:
         return self._call("image_to_video_batch", [image, prompt], kwargs, image_fields=(0,))
 
     def upscale_image(self, image: Any, **kwargs: Any) -> Any:
-        """Upscale by ``scale=`` or to ``resolution=``; backends that cannot upscale refuse."""
+        """Upscale by ``scale=`` or to ``resolution=`` on a backend with an upscaler (owner keys
+        ``vision_diffusers_upscaler``, ``vision_sdcpp_upscale_model``); others refuse, naming the setting."""
         return self._call("upscale_image", [image], kwargs, image_fields=(0,))
 
     # ---- VisionCapability: catalog ---------------------------------------------------------

@@ -3,6 +3,8 @@
 The manager does the real validation (its messages name the field); this module only does what
 is the server's own: the served model, ``size`` strings, the server's limits on ``n`` and pixels,
 and input images decoded from base64 or uploads. Unknown body fields go to the backend's ``extra``.
+An upscale's ``size`` (or ``width`` and ``height``) is the ``resolution`` it asks for, and it makes one
+image (``n`` 1).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..backends.base_backend import UPSCALE_TASK
 from .errors import APIError
 from .settings import ServerConfig
 
@@ -91,6 +94,8 @@ def build_submission(
     n = body.get("n") or 1
     if n > config.max_n:
         raise APIError(400, f"n: at most {config.max_n} images per request (got {n})", param="n", code="too_many")
+    if task == UPSCALE_TASK and n != 1:
+        raise APIError(400, f"n: an upscale makes one image (got {n})", param="n", code="too_many")
     fields: dict[str, Any] = {}
     size = parse_size(body.get("size"))
     if size is not None:
@@ -109,6 +114,10 @@ def build_submission(
             param="size",
             code="too_many_pixels",
         )
+    if task == UPSCALE_TASK and (width or height):
+        if not (width and height):
+            raise APIError(400, "size: an upscale's size needs both width and height", param="size")
+        fields["resolution"] = (fields.pop("width"), fields.pop("height"))
     request = {
         "fields": fields,
         "n": n,
@@ -119,6 +128,28 @@ def build_submission(
         "size": body.get("size"),
     }
     return Submission(task, request)
+
+
+def check_upscale_pixels(submission: Submission, config: ServerConfig) -> None:
+    """413 when an upscale's ``scale`` would make more pixels than the server allows (its ``size`` was
+    checked with the body); the engine's own factor, with neither given, is checked when it is known."""
+    scale = submission.request["fields"].get("scale")
+    image = submission.inputs.get("image")
+    if submission.task != UPSCALE_TASK or not scale or image is None:
+        return
+    from ..media import inspect_image
+    from ..validation import upscale_size
+
+    info = inspect_image(image, "image")
+    width, height = upscale_size(info.width, info.height, scale, None)
+    if width * height > config.max_pixels:
+        raise APIError(
+            413,
+            f"scale: {info.width}x{info.height} x {scale:g} = {width}x{height} is over this server's limit of "
+            f"{config.max_pixels} pixels",
+            param="scale",
+            code="too_many_pixels",
+        )
 
 
 def decode_base64_image(value: str, field_name: str) -> bytes:
@@ -133,4 +164,11 @@ def decode_base64_image(value: str, field_name: str) -> bytes:
     return data
 
 
-__all__ = ["INPUT_FIELDS", "Submission", "build_submission", "decode_base64_image", "parse_size"]
+__all__ = [
+    "INPUT_FIELDS",
+    "Submission",
+    "build_submission",
+    "check_upscale_pixels",
+    "decode_base64_image",
+    "parse_size",
+]

@@ -1,6 +1,7 @@
-"""OpenAI's Images API: ``POST /v1/images/generations`` and ``POST /v1/images/edits``.
+"""OpenAI's Images API: ``POST /v1/images/generations`` and ``POST /v1/images/edits``, plus
+``POST /v1/images/upscale`` (this server's: multipart like edits, answered like both).
 
-Both are jobs underneath (same queue, cancel and records); the route waits for its job and a
+All are jobs underneath (same queue, cancel and records); the route waits for its job and a
 client that hangs up cancels it. ``stream: true`` answers with OpenAI's image streaming events
 (``image_generation.partial_image`` from the backend's previews, then ``image_generation.completed``
 per image), which the official SDK's ``stream=True`` reads.
@@ -16,13 +17,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import StreamingResponse
 
+from ..backends.base_backend import UPSCALE_TASK
 from .deps import caller, service
 from .errors import APIError, error_object
 from .jobs import Job
 from .outputs import response_item
-from .requests import Submission, build_submission
+from .requests import Submission, build_submission, check_upscale_pixels
 from .routes_common import ERROR_RESPONSES, read_upload
-from .schemas import ImageEditForm, ImageGenerationBody, ImagesResponse
+from .schemas import ImageEditForm, ImageGenerationBody, ImagesResponse, ImageUpscaleForm
 from .service import ImageService
 from .sse import HEADERS, KEEPALIVE, sse_event
 
@@ -71,6 +73,27 @@ async def edit_image(
     if form.mask is not None:
         submission.inputs["mask"] = await read_upload(form.mask, "mask", svc.config)
     return await _answer(svc, request, owner, submission, form.stream, form.partial_images)
+
+
+@router.post(
+    "/v1/images/upscale",
+    response_model=ImagesResponse,
+    response_model_exclude_unset=True,
+    responses=ERROR_RESPONSES,
+)
+async def upscale_image(
+    form: Annotated[ImageUpscaleForm, Form(media_type="multipart/form-data")],
+    request: Request,
+    owner: str = Depends(caller),
+    svc: ImageService = Depends(service),
+) -> Any:
+    """Upscale ``image`` by ``scale`` or to ``size`` (the backend needs an upscaler configured)."""
+    if form.image is None:
+        raise APIError(400, "image: an image file is required (field 'image')", param="image")
+    submission = svc_submission(svc, UPSCALE_TASK, form.model_dump(exclude_none=True, exclude={"image"}))
+    submission.inputs["image"] = await read_upload(form.image, "image", svc.config)
+    check_upscale_pixels(submission, svc.config)
+    return await _answer(svc, request, owner, submission, stream=False, partials=None)
 
 
 def svc_submission(svc: ImageService, task: str, body: dict[str, Any]) -> Submission:

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from .deps import caller, service
 from .errors import APIError
 from .jobs import Job
-from .requests import build_submission, decode_base64_image
+from .requests import build_submission, check_upscale_pixels, decode_base64_image
 from .routes_common import ERROR_RESPONSES, check_input_image
 from .schemas import JobBody, JobList, JobView
 from .service import ImageService
@@ -39,6 +39,7 @@ async def create_job(
         submission.inputs["reference_images"] = [
             check_input_image(decode_base64_image(item, "images"), "images", svc.config) for item in data["images"]
         ]
+    check_upscale_pixels(submission, svc.config)
     job = await svc.submit(owner, submission)
     request.state.job_id = job.id  # for the access log
     view = svc.queue.view(job.id, owner)

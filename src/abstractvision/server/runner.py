@@ -11,16 +11,18 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..backends.base_backend import UPSCALE_TASK
 from ..types import GeneratedAsset, ProgressEvent, VisionBackendCapabilities
 
 #: task -> (manager batch method, positional fields). Each takes ``count=``; ``multi_view_image``
-#: makes one asset per angle instead.
+#: makes one asset per angle instead, and an upscale one image.
 _TASK_CALLS: dict[str, tuple[str, tuple[str, ...]]] = {
     "text_to_image": ("agenerate_image_batch", ("prompt",)),
     "image_to_image": ("aedit_image_batch", ("prompt", "image")),
     "text_to_video": ("agenerate_video_batch", ("prompt",)),
     "image_to_video": ("aimage_to_video_batch", ("image",)),
     "multi_view_image": ("agenerate_angles", ("prompt",)),
+    UPSCALE_TASK: ("aupscale_image", ("image",)),
 }
 
 #: Tasks a job may name.
@@ -84,6 +86,8 @@ class LocalRunner:
         call = getattr(self.manager, method)
         if task == "multi_view_image":
             return list(await call(*args, on_progress=on_progress, cancel=cancel, **fields))
+        if task == UPSCALE_TASK:
+            return [await call(*args, on_progress=on_progress, cancel=cancel, **fields)]
         return list(await call(*args, count=count, on_progress=on_progress, cancel=cancel, **fields))
 
     async def close(self) -> None:

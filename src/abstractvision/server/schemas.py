@@ -15,10 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 ResponseFormat = Literal["b64_json", "url"]
 OutputFormat = Literal["png", "jpeg", "webp"]
 JobStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
-JobTask = Literal["text_to_image", "image_to_image", "text_to_video", "image_to_video", "multi_view_image"]
+JobTask = Literal[
+    "text_to_image", "image_to_image", "text_to_video", "image_to_video", "multi_view_image", "image_upscale"
+]
 
 _MAX_PROMPT = 32_000
 _MAX_SEED = 2**64 - 1
+_MAX_SCALE = 16
 
 
 class GenerationControls(BaseModel):
@@ -60,6 +63,7 @@ class JobBody(GenerationControls):
     strength: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
     fps: int | None = Field(None, ge=1, le=240)
     num_frames: int | None = Field(None, ge=1, le=10_000)
+    scale: float | None = Field(None, ge=1, le=_MAX_SCALE, allow_inf_nan=False, description="image_upscale factor.")
 
 
 class VideoBody(GenerationControls):
@@ -200,6 +204,14 @@ class ImageEditForm(GenerationControls):
     strength: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
     stream: bool | None = None
     partial_images: int | None = Field(None, ge=0, le=3)
+
+
+class ImageUpscaleForm(GenerationControls):
+    """``POST /v1/images/upscale`` (multipart): ``image``, and ``scale`` or ``size`` (neither: the engine's factor)."""
+
+    image: UploadFile | None = Field(None, description="The image to upscale.")
+    scale: float | None = Field(None, ge=1, le=_MAX_SCALE, allow_inf_nan=False, description="Enlarge by this factor.")
+    prompt: str | None = Field(None, max_length=_MAX_PROMPT, description="Prompt-guided upscalers only.")
 
 
 class VideoForm(VideoBody):

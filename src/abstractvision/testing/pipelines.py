@@ -6,8 +6,10 @@ same Diffusers code paths (loading, ``from_pipe``, callbacks, seeds) in seconds 
 Its images are noise: it proves an installation works, not that a model is good.
 
 ``build_tiny_pipeline(folder)`` writes a ~0.7 MB pipeline folder; ``build_random_pipeline(folder,
-scale=...)`` a wider one whose calls take about a second (benchmarks). Both need the ``diffusers``
-extra and import it only when called.
+scale=...)`` a wider one whose calls take about a second (benchmarks); ``build_tiny_upscale_pipeline``
+a ~0.8 MB ``StableDiffusionUpscalePipeline`` (the x4 upscaler's architecture: a UNet taking the
+latents and the low-resolution image, 7 channels, and a 4x VAE). All need the ``diffusers`` extra
+and import it only when called.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from pathlib import Path
 
 #: Whole words added to the byte-level vocabulary, so prompts tokenize into more than bytes.
 _WORDS = ("a", "cat", "dog", "red", "blue", "square", "photo", "of", "the", "sunset", "over", "sea")
+
+#: The x4 upscaler's highest noise level (its UNet embeds each level as a class).
+_MAX_NOISE_LEVEL = 350
 
 #: Marker file written last: a folder without it is an interrupted build and is rebuilt.
 _COMPLETE_MARKER = "abstractvision_random_pipeline.json"
@@ -130,6 +135,66 @@ def _build_components(width: int, seed: int) -> dict:
     }
 
 
+def _upscale_components(seed: int) -> dict:
+    """Random-weight components of the x4 upscaler's architecture, at the tiny sizes."""
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=7,  # the 4 latent channels plus the noised low-resolution RGB image
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=4,
+        num_class_embeds=_MAX_NOISE_LEVEL + 1,  # the noise level is the class label
+    )
+    vae = AutoencoderKL(  # three blocks: the VAE decodes 4x larger than its latents
+        block_out_channels=[8, 8, 16],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * 3,
+        up_block_types=["UpDecoderBlock2D"] * 3,
+        latent_channels=4,
+        norm_num_groups=4,
+        scaling_factor=0.08333,  # the x4 upscaler's; Diffusers warns about any other
+    )
+    tokenizer, text_encoder = _text_stack()
+    return {
+        "unet": unet,
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "low_res_scheduler": DDPMScheduler(),
+        "scheduler": DDIMScheduler(prediction_type="v_prediction"),
+        "safety_checker": None,
+        "feature_extractor": None,
+        "watermarker": None,
+        "max_noise_level": _MAX_NOISE_LEVEL,
+    }
+
+
+def _build_once(folder: str | Path, wanted: dict, make) -> Path:
+    """Save ``make()``'s pipeline to ``folder`` unless a complete build of ``wanted`` is there already."""
+    folder = Path(folder).expanduser()
+    marker = folder / _COMPLETE_MARKER
+    if marker.is_file() and json.loads(marker.read_text("utf-8")) == wanted:
+        return folder
+    from ..backends._diffusers_loading import quiet_loading
+
+    with quiet_loading():  # no tqdm bars or torchvision notices from Transformers while writing
+        make().save_pretrained(folder, safe_serialization=True)
+    # transformers 5.x saves only tokenizer.json; 4.x readers need the vocab and merges too.
+    write_clip_tokenizer_files(folder / "tokenizer")
+    marker.write_text(json.dumps(wanted), encoding="utf-8")
+    return folder
+
+
 def build_random_pipeline(folder: str | Path, *, scale: int = 1, seed: int = 0) -> Path:
     """Write a random-weight Stable Diffusion pipeline folder and return its path.
 
@@ -138,22 +203,28 @@ def build_random_pipeline(folder: str | Path, *, scale: int = 1, seed: int = 0) 
     CPU cores). Same ``scale`` and ``seed`` give the same weights. An existing complete folder is
     reused, so callers can build into a cache once.
     """
-    folder = Path(folder).expanduser()
-    marker = folder / _COMPLETE_MARKER
-    wanted = {"scale": scale, "seed": seed}
-    if marker.is_file() and json.loads(marker.read_text("utf-8")) == wanted:
-        return folder
-    from ..backends._diffusers_loading import quiet_loading
 
-    with quiet_loading():  # no tqdm bars or torchvision notices from Transformers while writing
+    def make():
         from diffusers import StableDiffusionPipeline
 
-        pipeline = StableDiffusionPipeline(**_build_components(8 * scale, seed), requires_safety_checker=False)
-        pipeline.save_pretrained(folder, safe_serialization=True)
-    # transformers 5.x saves only tokenizer.json; 4.x readers need the vocab and merges too.
-    write_clip_tokenizer_files(folder / "tokenizer")
-    marker.write_text(json.dumps(wanted), encoding="utf-8")
-    return folder
+        return StableDiffusionPipeline(**_build_components(8 * scale, seed), requires_safety_checker=False)
+
+    return _build_once(folder, {"scale": scale, "seed": seed}, make)
+
+
+def build_tiny_upscale_pipeline(folder: str | Path, *, seed: int = 0) -> Path:
+    """Write a tiny random-weight ``StableDiffusionUpscalePipeline`` folder (x4) and return its path.
+
+    It loads as ``upscaler=`` of the diffusers backend; a 16x16 input upscales to 64x64 in a few
+    tenths of a second per step on a CPU. Its pictures are noise. An existing complete folder is reused.
+    """
+
+    def make():
+        from diffusers import StableDiffusionUpscalePipeline
+
+        return StableDiffusionUpscalePipeline(**_upscale_components(seed))
+
+    return _build_once(folder, {"upscaler": "x4", "seed": seed}, make)
 
 
 def build_tiny_pipeline(folder: str | Path, *, seed: int = 0) -> Path:
@@ -161,4 +232,4 @@ def build_tiny_pipeline(folder: str | Path, *, seed: int = 0) -> Path:
     return build_random_pipeline(folder, scale=1, seed=seed)
 
 
-__all__ = ["build_random_pipeline", "build_tiny_pipeline", "write_clip_tokenizer_files"]
+__all__ = ["build_random_pipeline", "build_tiny_pipeline", "build_tiny_upscale_pipeline", "write_clip_tokenizer_files"]
