@@ -9,7 +9,6 @@ per image), which the official SDK's ``stream=True`` reads.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -26,7 +25,7 @@ from .requests import Submission, build_submission, check_upscale_pixels
 from .routes_common import ERROR_RESPONSES, read_upload
 from .schemas import ImageEditForm, ImageGenerationBody, ImagesResponse, ImageUpscaleForm
 from .service import ImageService
-from .sse import HEADERS, KEEPALIVE, sse_event
+from .sse import HEADERS, KEEPALIVE, listen, sse_event
 
 router = APIRouter(tags=["images"])
 
@@ -140,15 +139,10 @@ async def _stream(
     }
     sent = 0
     try:
-        while True:
-            try:
-                event = await asyncio.wait_for(listener.get(), timeout=10)
-            except asyncio.TimeoutError:
-                yield KEEPALIVE
-                continue
+        async for event in listen(listener):
             if event is None:
-                break
-            if event["type"] == "preview" and sent < partials:
+                yield KEEPALIVE
+            elif event["type"] == "preview" and sent < partials:
                 yield sse_event(
                     {
                         "type": f"{prefix}.partial_image",

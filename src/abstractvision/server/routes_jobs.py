@@ -16,7 +16,7 @@ from .requests import build_submission, check_upscale_pixels, decode_base64_imag
 from .routes_common import ERROR_RESPONSES, check_input_image
 from .schemas import JobBody, JobList, JobView
 from .service import ImageService
-from .sse import HEADERS, KEEPALIVE, sse_event
+from .sse import HEADERS, KEEPALIVE, listen, sse_event
 
 router = APIRouter(tags=["jobs"])
 
@@ -87,15 +87,8 @@ async def _events(svc: ImageService, job: Job | None, view: dict[str, Any]) -> A
         return
     listener = svc.queue.subscribe(job)
     try:
-        while True:
-            try:
-                event = await asyncio.wait_for(listener.get(), timeout=10)
-            except asyncio.TimeoutError:
-                yield KEEPALIVE
-                continue
-            if event is None:
-                return
-            yield sse_event(event)
+        async for event in listen(listener):
+            yield KEEPALIVE if event is None else sse_event(event)
     finally:
         job.listeners.discard(listener)
 

@@ -6,7 +6,9 @@ image streaming; browsers' ``EventSource`` dispatches on ``event:``. Both are wr
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 #: Sent while nothing happens, so proxies keep the connection and a gone client is noticed.
@@ -20,4 +22,18 @@ def sse_event(payload: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
 
 
-__all__ = ["HEADERS", "KEEPALIVE", "sse_event"]
+async def listen(listener: asyncio.Queue, keepalive_s: float = 10.0) -> AsyncIterator[dict[str, Any] | None]:
+    """A job listener's events until its end; ``None`` when ``keepalive_s`` passed without one (send
+    :data:`KEEPALIVE` then), so every stream of job events keeps its connection the same way."""
+    while True:
+        try:
+            event = await asyncio.wait_for(listener.get(), timeout=keepalive_s)
+        except asyncio.TimeoutError:
+            yield None
+            continue
+        if event is None:
+            return
+        yield event
+
+
+__all__ = ["HEADERS", "KEEPALIVE", "listen", "sse_event"]
