@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 
 from ..backends.base_backend import UPSCALE_TASK
 from .deps import caller, service
-from .errors import APIError, error_object
+from .errors import APIError
 from .jobs import Job
 from .outputs import response_item
 from .requests import Submission, build_submission, check_upscale_pixels
@@ -155,8 +155,7 @@ async def _stream(
                 )
                 sent += 1
         if job.status != "completed":
-            status, error = error_object(_failure(svc, job))
-            yield sse_event({"type": "error", "error": error})
+            yield sse_event({"type": "error", "error": svc.failure(job).body})
             return
         for item in job.result or []:
             entry = response_item(svc.store, item, "b64_json", base_url)
@@ -174,14 +173,6 @@ async def _stream(
     finally:
         if not job.done.is_set():
             svc.queue.cancel(job)
-
-
-def _failure(svc: ImageService, job: Job) -> BaseException:
-    try:
-        svc.outcome(job)
-    except APIError as exc:
-        return exc
-    return APIError(500, "generation failed", type="server_error")
 
 
 def _size_of(item: dict[str, Any]) -> str:

@@ -141,13 +141,17 @@ class ImageService:
             self.queue.cancel(job)
 
     def outcome(self, job: Job) -> list[dict[str, Any]]:
-        """A finished job's result items, or its error as the API error it is."""
+        """A finished job's result items, or its error raised as the API error it is."""
         if job.status == "completed":
             return job.result or []
+        raise self.failure(job)
+
+    def failure(self, job: Job) -> APIError:
+        """The API error of a job that ended without a result (a cancelled one: 503, its client was told)."""
         error = job.error or {}
         if job.status == "cancelled":
-            raise APIError(503, error.get("message", "the job was cancelled"), type="server_error", code="cancelled")
-        raise APIError(
+            return APIError(503, error.get("message", "the job was cancelled"), type="server_error", code="cancelled")
+        return APIError(
             job.error_status,
             error.get("message", "generation failed"),
             type=error.get("type", "server_error"),
