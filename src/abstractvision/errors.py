@@ -73,6 +73,15 @@ class ModelNotAvailableError(AbstractVisionError):
         self.model = model
 
 
+class AdapterNotAvailableError(AbstractVisionError):
+    """A LoRA adapter asked for is not there (no such file, not in the cache and downloads are off,
+    not one the engine or server offers), found before the run. ``adapter`` names it."""
+
+    def __init__(self, message: str, *, adapter: str | None = None):
+        super().__init__(message)
+        self.adapter = adapter
+
+
 class ProviderError(AbstractVisionError):
     """A remote service answered with an error.
 
@@ -161,6 +170,7 @@ class CapabilityRegistryError(AbstractVisionError):
 
 __all__ = [
     "AbstractVisionError",
+    "AdapterNotAvailableError",
     "ArtifactError",
     "ArtifactNotFoundError",
     "BackendNotConfiguredError",

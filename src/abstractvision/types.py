@@ -36,6 +36,24 @@ DEFAULT_MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
+class LoRAAdapterSpec:
+    """One LoRA adapter applied to one call: a style or subject in a few MB on top of the base model.
+
+    ``source``: a local file or folder, a Hugging Face repo id (Diffusers), or an adapter name from
+    :meth:`~abstractvision.VisionManager.list_provider_adapters`. ``scale``: its strength (0: no
+    effect; negative values invert it where the engine allows). ``weight_name`` and ``subfolder``
+    pick the file inside a folder or repo; ``adapter_name`` names it for the engine (derived from the
+    source when ``None``). Adapters apply to the call that asks for them and to no other.
+    """
+
+    source: str
+    scale: float = 1.0
+    weight_name: str | None = None
+    subfolder: str | None = None
+    adapter_name: str | None = None
+
+
+@dataclass(frozen=True)
 class ImageGenerationRequest:
     prompt: str
     negative_prompt: str | None = None
@@ -46,6 +64,7 @@ class ImageGenerationRequest:
     guidance_scale: float | None = None
     control_image: bytes | None = None
     control_strength: float | None = None
+    lora_adapters: tuple[LoRAAdapterSpec, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -58,6 +77,7 @@ class ImageEditRequest:
     seed: int | None = None
     steps: int | None = None
     guidance_scale: float | None = None
+    lora_adapters: tuple[LoRAAdapterSpec, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -151,6 +171,7 @@ class VisionBackendCapabilities:
     then (an engine without seeds, such as OpenAI's image models, makes its batch its own way).
     ``cancels_running``: a cancel stops a run that has started (not only one still waiting), so a
     server can promise it. ``previews``: runs report partial images as ``preview`` progress events.
+    ``supports_lora``: image requests may carry ``lora_adapters``.
     """
 
     supported_tasks: tuple[str, ...] = ()
@@ -164,6 +185,22 @@ class VisionBackendCapabilities:
     supports_seed: bool = True
     cancels_running: bool = True
     previews: bool = False
+    supports_lora: bool = False
+
+
+@dataclass(frozen=True)
+class ProviderAdapterInfo:
+    """One LoRA adapter a backend can use (a file in its adapter folder, a LoRA repo in the HF cache).
+
+    ``id`` is what to pass as a :class:`LoRAAdapterSpec` ``source`` (or to ``--lora``);
+    ``weight_name`` picks the file inside a repo with several.
+    """
+
+    id: str
+    path: str | None = None
+    weight_name: str | None = None
+    size_bytes: int | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -219,10 +256,12 @@ __all__ = [
     "ImageGenerationRequest",
     "ImageToVideoRequest",
     "ImageUpscaleRequest",
+    "LoRAAdapterSpec",
     "MultiAngleRequest",
     "ProgressCallback",
     "ProgressEvent",
     "ProgressPhase",
+    "ProviderAdapterInfo",
     "ProviderModelInfo",
     "TASKS",
     "Task",

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import CapabilityNotSupportedError, InvalidRequestError
+from .lora import as_lora_adapters
 from .types import DEFAULT_MAX_SEED, VisionBackendCapabilities
 
 #: Largest value of an integer field (width, steps, ...) whose backend states no limit: a C ``int``,
@@ -223,6 +224,8 @@ def validate_request(task: str, request: Any, caps: VisionBackendCapabilities) -
             raise _fail("control_strength", "was given without a control_image")
     if "reference_image" in has:
         check_angles(request.angles)
+    if "lora_adapters" in has:
+        request = dataclasses.replace(request, lora_adapters=as_lora_adapters(request.lora_adapters))
     return _with_inspected_images(request, has)
 
 
@@ -289,6 +292,11 @@ def gate_capabilities(
         raise CapabilityNotSupportedError(f"the {backend_name} backend does not support masks (inpainting)")
     if getattr(request, "control_image", None) is not None and not caps.supports_control_image:
         raise CapabilityNotSupportedError(f"the {backend_name} backend does not support control images")
+    if getattr(request, "lora_adapters", None) and not caps.supports_lora:
+        raise CapabilityNotSupportedError(
+            f"the {backend_name} backend does not support LoRA adapters (lora_adapters); "
+            "use a local Diffusers or stable-diffusion.cpp backend, or an sd-server dialect"
+        )
 
 
 def plan_seeds(

@@ -30,9 +30,10 @@ from typing import Any
 from .artifacts import MediaStore, is_artifact_ref
 from .backends.base_backend import REQUEST_TYPES, UPSCALE_TASK, VisionBackend
 from .errors import BackendNotConfiguredError, BatchGenerationError, InvalidRequestError
+from .lora import describe as describe_adapters
 from .progress import ProgressReporter
 from .redaction import is_secret_name
-from .types import GeneratedAsset, ProgressCallback, ProviderModelInfo
+from .types import GeneratedAsset, ProgressCallback, ProviderAdapterInfo, ProviderModelInfo
 from .validation import gate_capabilities, plan_seeds, validate_request
 
 #: Request fields that carry images, read from bytes / path / artifact ref.
@@ -120,7 +121,8 @@ class VisionManager:
         **params: Any,
     ) -> Any:
         """text_to_image. ``params``: negative_prompt, width, height, seed, steps, guidance_scale,
-        control_image, control_strength, extra; any other keyword goes to ``extra``."""
+        control_image, control_strength, lora_adapters (:class:`~abstractvision.LoRAAdapterSpec`,
+        mappings or ``PATH_OR_ID[:SCALE]`` words), extra; any other keyword goes to ``extra``."""
         return self._run("text_to_image", {"prompt": prompt, **params}, on_progress, cancel)
 
     def edit_image(
@@ -260,6 +262,11 @@ class VisionManager:
             raise InvalidRequestError(f"task: unknown task {task!r}; known: {', '.join(REQUEST_TYPES)}", field="task")
         return self._require_backend().list_provider_models(task=task)
 
+    def list_provider_adapters(self) -> list[ProviderAdapterInfo]:
+        """The LoRA adapters the backend can use (files in its adapter folder, LoRA repos in the HF
+        cache). Selects nothing: pass an ``id`` as a :class:`~abstractvision.LoRAAdapterSpec` source."""
+        return self._require_backend().list_provider_adapters()
+
     def preload(self) -> None:
         self._require_backend().preload()
 
@@ -349,14 +356,16 @@ class VisionManager:
         request = backend.normalize(task, request)
         return request, ProgressReporter(task, on_progress, cancel)
 
-    def _finish(self, task: str, result: Any, started: float) -> Any:
+    def _finish(self, task: str, result: Any, started: float, request: Any) -> Any:
         if isinstance(result, list):
-            return [self._finish(task, item, started) for item in result]
+            return [self._finish(task, item, started, request) for item in result]
         if not isinstance(result, GeneratedAsset):
             raise TypeError(f"{type(self.backend).__name__} returned {type(result).__name__}, not GeneratedAsset")
         from .media import embed_png_metadata
 
         metadata = {"backend": self.backend.name, "task": task, **result.metadata}
+        if getattr(request, "lora_adapters", None):  # what made this picture, whichever engine ran it
+            metadata.setdefault("lora_adapters", describe_adapters(request.lora_adapters))
         if self.model_id and "model" not in metadata:
             metadata["model"] = self.model_id
         metadata.setdefault("elapsed_s", round(time.perf_counter() - started, 4))
@@ -371,13 +380,13 @@ class VisionManager:
         request, reporter = self._prepare(task, fields, on_progress, cancel)
         started = time.perf_counter()
         reporter.raise_if_cancelled()
-        return self._finish(task, self.backend.run(task, request, reporter), started)
+        return self._finish(task, self.backend.run(task, request, reporter), started, request)
 
     async def _arun(self, task: str, fields: dict[str, Any], on_progress: Any, cancel: Any) -> Any:
         request, reporter = self._prepare(task, fields, on_progress, cancel)
         started = time.perf_counter()
         reporter.raise_if_cancelled()
-        return self._finish(task, await self.backend.arun(task, request, reporter), started)
+        return self._finish(task, await self.backend.arun(task, request, reporter), started, request)
 
     def _prepare_batch(self, task: str, fields: dict[str, Any], count: Any, seeds: Any):
         on_progress, cancel = fields.pop("on_progress", None), fields.pop("cancel", None)
@@ -395,20 +404,20 @@ class VisionManager:
         try:
             yield
         except BatchGenerationError as exc:
-            exc.results = self._finish(task, _with_seeds(exc.results, requests), started)
+            exc.results = self._finish(task, _with_seeds(exc.results, requests), started, requests[0])
             raise
 
     def _run_batch(self, task: str, fields: dict[str, Any], count: Any, seeds: Any) -> list[Any]:
         requests, reporter, started = self._prepare_batch(task, fields, count, seeds)
         with self._keeping_partial(task, requests, started):
             results = self.backend.run_batch(task, requests, reporter)
-        return self._finish(task, _with_seeds(results, requests), started)
+        return self._finish(task, _with_seeds(results, requests), started, requests[0])
 
     async def _arun_batch(self, task: str, fields: dict[str, Any], count: Any, seeds: Any) -> list[Any]:
         requests, reporter, started = self._prepare_batch(task, fields, count, seeds)
         with self._keeping_partial(task, requests, started):
             results = await self.backend.arun_batch(task, requests, reporter)
-        return self._finish(task, _with_seeds(results, requests), started)
+        return self._finish(task, _with_seeds(results, requests), started, requests[0])
 
 
 def _with_seeds(results: list[Any], requests: list[Any]) -> list[Any]:

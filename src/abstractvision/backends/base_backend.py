@@ -35,6 +35,7 @@ from ..types import (
     ImageUpscaleRequest,
     MultiAngleRequest,
     ProgressEvent,
+    ProviderAdapterInfo,
     ProviderModelInfo,
     VideoGenerationRequest,
     VisionBackendCapabilities,
@@ -126,6 +127,11 @@ class VisionBackend(ABC):
 
     def list_provider_models(self, task: str | None = None) -> list[ProviderModelInfo]:
         """The engine's own catalog (remote ``/models``, cached pipelines, model files)."""
+        return []
+
+    def list_provider_adapters(self) -> list[ProviderAdapterInfo]:
+        """The LoRA adapters this backend can use without downloading (its adapter folder, LoRA
+        repos in the HF cache). Empty where the backend takes no adapters."""
         return []
 
     # ---- normalize hooks: model-specific defaults and limits live here --------------------

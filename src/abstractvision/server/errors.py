@@ -19,6 +19,7 @@ _STATUS: tuple[tuple[type[BaseException], int, str, str | None], ...] = (
     (e.CapabilityNotSupportedError, 400, "invalid_request_error", "unsupported"),
     (e.UnknownModelError, 404, "invalid_request_error", "model_not_found"),
     (e.ModelNotAvailableError, 404, "invalid_request_error", "model_not_found"),
+    (e.AdapterNotAvailableError, 404, "invalid_request_error", "adapter_not_found"),
     (e.ArtifactNotFoundError, 404, "invalid_request_error", "not_found"),
     (e.RateLimitError, 429, "rate_limit_error", "upstream_rate_limited"),
     (e.ProviderConnectionError, 502, "server_error", "upstream_unreachable"),
