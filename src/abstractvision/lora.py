@@ -42,12 +42,13 @@ def parse_lora(text: str, field: str = "lora") -> LoRAAdapterSpec:
     if not isinstance(text, str) or not text.strip():
         raise InvalidRequestError(f"{field}: expected PATH_OR_ID[:SCALE], got {text!r}", field=field)
     source, sep, tail = text.strip().rpartition(":")
-    if sep and source:
-        try:
-            return check_adapter(LoRAAdapterSpec(source=source, scale=float(tail)), field)
-        except ValueError:
-            pass
-    return check_adapter(LoRAAdapterSpec(source=text.strip()), field)
+    try:
+        scale = float(tail) if sep else None
+    except ValueError:
+        scale = None
+    if scale is None:
+        return check_adapter(LoRAAdapterSpec(source=text.strip()), field)
+    return check_adapter(LoRAAdapterSpec(source=source, scale=scale), field)
 
 
 def as_lora_adapters(value: Any, field: str = "lora_adapters") -> tuple[LoRAAdapterSpec, ...]:
@@ -59,9 +60,7 @@ def as_lora_adapters(value: Any, field: str = "lora_adapters") -> tuple[LoRAAdap
         return ()
     items = [value] if isinstance(value, (str, Mapping, LoRAAdapterSpec)) else value
     if not isinstance(items, Sequence):
-        raise InvalidRequestError(
-            f"{field}: expected a list of adapters, got {type(value).__name__}", field=field
-        )
+        raise InvalidRequestError(f"{field}: expected a list of adapters, got {type(value).__name__}", field=field)
     if len(items) > MAX_ADAPTERS:
         raise InvalidRequestError(
             f"{field}: {len(items)} adapters, over the limit of {MAX_ADAPTERS} per call", field=field
@@ -93,9 +92,7 @@ def adapter_name(spec: LoRAAdapterSpec) -> str:
 
 def describe(adapters: Sequence[LoRAAdapterSpec]) -> list[dict[str, Any]]:
     """The adapters as JSON for provenance metadata (what made this picture), unset fields left out."""
-    return [
-        {key: getattr(spec, key) for key in _KEYS if getattr(spec, key) is not None} for spec in adapters
-    ]
+    return [{key: getattr(spec, key) for key in _KEYS if getattr(spec, key) is not None} for spec in adapters]
 
 
 def check_adapter(spec: LoRAAdapterSpec, field: str) -> LoRAAdapterSpec:
@@ -112,8 +109,10 @@ def check_adapter(spec: LoRAAdapterSpec, field: str) -> LoRAAdapterSpec:
         raise InvalidRequestError(f"{field}.scale: {scale} is outside -{MAX_SCALE}..{MAX_SCALE}", field=field)
     for part in ("weight_name", "subfolder"):
         text = getattr(spec, part)
-        if text is not None and (not isinstance(text, str) or not text or "\x00" in text or ".." in PurePath(text).parts):
-            raise InvalidRequestError(f"{field}.{part}: must be a relative file or folder name, got {text!r}", field=field)
+        if text is not None and not _relative_name(text):
+            raise InvalidRequestError(
+                f"{field}.{part}: must be a relative file or folder name, got {text!r}", field=field
+            )
     if spec.adapter_name is not None and (not isinstance(spec.adapter_name, str) or not _NAME.match(spec.adapter_name)):
         raise InvalidRequestError(
             f"{field}.adapter_name: use 1-64 letters, digits, '_', '.' or '-', got {spec.adapter_name!r}", field=field
@@ -146,6 +145,14 @@ def _one(item: Any, field: str) -> LoRAAdapterSpec:
         f"got {type(item).__name__}",
         field=field,
     )
+
+
+def _relative_name(text: Any) -> bool:
+    """A name inside the adapter's folder or repo: not empty, no NUL, not absolute, no ``..``."""
+    if not isinstance(text, str) or not text or "\x00" in text:
+        return False
+    path = PurePath(text)
+    return not path.is_absolute() and not text.startswith(("/", "\\")) and ".." not in path.parts
 
 
 def _stem(text: str) -> str:
