@@ -44,9 +44,11 @@ def parse_lora(text: str, field: str = "lora") -> LoRAAdapterSpec:
     source, sep, tail = text.strip().rpartition(":")
     if sep and source:
         try:
-            return check_adapter(LoRAAdapterSpec(source=source, scale=float(tail)), field)
-        except ValueError:
+            scale = float(tail)
+        except ValueError:  # not a scale: part of the path or id
             pass
+        else:  # a scale, checked: "ink:20" is out of range, not a file named "ink:20"
+            return check_adapter(LoRAAdapterSpec(source=source, scale=scale), field)
     return check_adapter(LoRAAdapterSpec(source=text.strip()), field)
 
 
