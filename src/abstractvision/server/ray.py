@@ -44,7 +44,7 @@ from ..errors import (
     EngineError,
     GenerationCancelledError,
 )
-from ..types import GeneratedAsset, ProgressEvent, VisionBackendCapabilities
+from ..types import GeneratedAsset, ProgressEvent, ProviderAdapterInfo, VisionBackendCapabilities
 from .ray_config import RayDeployment, deployment_from_args
 
 with optional_dependency("ray", "abstractvision serve --ray"):
@@ -158,6 +158,15 @@ class EngineReplica:
             run["status"] = "cancelled"
             raise
 
+    async def adapters(self, model: str) -> list[dict[str, Any]]:
+        """The LoRA adapters ``model``'s backend lists on this replica (its disk, its HF cache), from a
+        backend built for the question and never loaded, so asking loads no model."""
+        backend = self.deployment.build_backend(model)
+        try:
+            return [dataclasses.asdict(info) for info in await asyncio.to_thread(backend.list_provider_adapters)]
+        finally:
+            backend.close()
+
     def state(self) -> dict[str, Any]:
         """What this replica holds and did last, for operators and tests: its Ray tag and process id,
         the loaded models (least recently used first) and the last run (``step`` is where its engine
@@ -207,6 +216,11 @@ class RayRunner:
         if model not in self._capabilities:
             self._capabilities[model] = self.deployment.build_backend(model).get_capabilities()
         return self._capabilities[model]
+
+    async def adapters(self, model: str | None = None) -> list[ProviderAdapterInfo]:
+        """Asked of an engine replica, where the adapter files are (the ingress may not see them)."""
+        listed = await self.engine.adapters.remote(model or self.model_id)
+        return [ProviderAdapterInfo(**info) for info in listed]
 
     async def run(
         self,
