@@ -61,9 +61,7 @@ def as_lora_adapters(value: Any, field: str = "lora_adapters") -> tuple[LoRAAdap
         return ()
     items = [value] if isinstance(value, (str, Mapping, LoRAAdapterSpec)) else value
     if not isinstance(items, Sequence):
-        raise InvalidRequestError(
-            f"{field}: expected a list of adapters, got {type(value).__name__}", field=field
-        )
+        raise InvalidRequestError(f"{field}: expected a list of adapters, got {type(value).__name__}", field=field)
     if len(items) > MAX_ADAPTERS:
         raise InvalidRequestError(
             f"{field}: {len(items)} adapters, over the limit of {MAX_ADAPTERS} per call", field=field
@@ -95,9 +93,7 @@ def adapter_name(spec: LoRAAdapterSpec) -> str:
 
 def describe(adapters: Sequence[LoRAAdapterSpec]) -> list[dict[str, Any]]:
     """The adapters as JSON for provenance metadata (what made this picture), unset fields left out."""
-    return [
-        {key: getattr(spec, key) for key in _KEYS if getattr(spec, key) is not None} for spec in adapters
-    ]
+    return [{key: getattr(spec, key) for key in _KEYS if getattr(spec, key) is not None} for spec in adapters]
 
 
 def check_adapter(spec: LoRAAdapterSpec, field: str) -> LoRAAdapterSpec:
@@ -114,8 +110,16 @@ def check_adapter(spec: LoRAAdapterSpec, field: str) -> LoRAAdapterSpec:
         raise InvalidRequestError(f"{field}.scale: {scale} is outside -{MAX_SCALE}..{MAX_SCALE}", field=field)
     for part in ("weight_name", "subfolder"):
         text = getattr(spec, part)
-        if text is not None and (not isinstance(text, str) or not text or "\x00" in text or ".." in PurePath(text).parts):
-            raise InvalidRequestError(f"{field}.{part}: must be a relative file or folder name, got {text!r}", field=field)
+        if text is not None and (
+            not isinstance(text, str)
+            or not text
+            or "\x00" in text
+            or ".." in PurePath(text).parts
+            or PurePath(text).is_absolute()
+        ):
+            raise InvalidRequestError(
+                f"{field}.{part}: must be a relative file or folder name, got {text!r}", field=field
+            )
     if spec.adapter_name is not None and (not isinstance(spec.adapter_name, str) or not _NAME.match(spec.adapter_name)):
         raise InvalidRequestError(
             f"{field}.adapter_name: use 1-64 letters, digits, '_', '.' or '-', got {spec.adapter_name!r}", field=field

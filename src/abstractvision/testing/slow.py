@@ -48,7 +48,7 @@ class SlowConfig:
     lora_dir: str | None = setting(
         env="ABSTRACTVISION_SLOW_LORA_DIR",
         flag="--lora-dir",
-        help="A folder of *.safetensors LoRA adapters (the test engine shifts its colour by each one's name and scale).",
+        help="A folder of *.safetensors LoRA adapters (the test engine shifts its colour by their names and scales).",
     )
 
 
