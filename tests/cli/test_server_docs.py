@@ -3,9 +3,9 @@
 Every ``bash`` block with a ``curl`` and every ``python`` block of the page runs, in page order,
 against ``abstractvision serve`` processes (the slow test backend that also makes stand-in videos and
 takes the page's LoRA adapters, serving the model id the page uses): blocks that send one of the
-page's example keys go to a server started with those keys, the others to one without keys. A curl line whose comment starts
-with a status (``# 404 ...``) must answer that status; every other curl must succeed
-(``--fail-with-body``). The page's status table is checked against the server's own.
+page's example keys go to a server started with those keys, the others to one without keys. A curl
+line whose comment starts with a status (``# 404 ...``) must answer that status; every other curl
+must succeed (``--fail-with-body``). The page's status table is checked against the server's own.
 """
 
 from __future__ import annotations
