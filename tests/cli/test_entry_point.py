@@ -25,7 +25,8 @@ def test_help_lists_every_command_and_imports_nothing_heavy(cli_env):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env).stdout
     assert "HEAVY []" in out and "CMDMODULES []" in out
-    for name in ("t2i", "i2i", "t2v", "i2v", "models", "tasks", "show-model", "provider-models", "config", "repl"):
+    commands = ("t2i", "i2i", "t2v", "i2v", "models", "tasks", "show-model", "provider-models", "provider-adapters")
+    for name in (*commands, "config", "repl"):
         assert f"  {name} " in out
 
 

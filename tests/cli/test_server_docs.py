@@ -1,11 +1,11 @@
 """docs/server.md shows what the server does: its curl and Python examples run against a real one.
 
 Every ``bash`` block with a ``curl`` and every ``python`` block of the page runs, in page order,
-against ``abstractvision serve`` processes (the slow test backend that also makes stand-in videos,
-serving the model id the page uses): blocks that send one of the page's example keys go to a
-server started with those keys, the others to one without keys. A curl line whose comment starts
-with a status (``# 404 ...``) must answer that status; every other curl must succeed
-(``--fail-with-body``). The page's status table is checked against the server's own.
+against ``abstractvision serve`` processes (the slow test backend that also makes stand-in videos and
+takes the page's LoRA adapters, serving the model id the page uses): blocks that send one of the
+page's example keys go to a server started with those keys, the others to one without keys. A curl
+line whose comment starts with a status (``# 404 ...``) must answer that status; every other curl
+must succeed (``--fail-with-body``). The page's status table is checked against the server's own.
 """
 
 from __future__ import annotations
@@ -66,13 +66,15 @@ def _uses_keys(block: str) -> bool:
 
 
 @pytest.fixture
-def doc_servers(cli_env, tmp_path):
-    """``{False: address of a server without keys, True: address of one with the page's keys}``."""
+def doc_servers(cli_env, tmp_path, lora_folder):
+    """``{False: address of a server without keys, True: address of one with the page's keys}``; both
+    offer the page's LoRA adapters (``ink``, ``glow``)."""
     started: list[subprocess.Popen] = []
     addresses: dict[bool, str] = {}
     for keyed in (False, True):
         port = free_port()
         args = ["serve", "--provider", "slow-video", "--model", DOC_MODEL, "--slow-step-s", "0.01", "--slow-previews"]
+        args += ["--lora-dir", str(lora_folder)]
         args += ["--port", str(port), "--store", str(tmp_path / f"store-{keyed}")]
         if keyed:
             args += [arg for key in DOC_KEYS for arg in ("--api-key", key)]

@@ -92,13 +92,13 @@ def test_unknown_fields_reach_the_backends_extra(live_server, api_client, record
         "guidance_scale": 4.5,
         "negative_prompt": "fog",
         "sampler": "euler_a",
-        "lora": {"name": "ink", "weight": 0.5},
+        "hires_fix": {"upscale": 1.5, "steps": 4},  # (lora is a field of its own: see test_api_lora.py)
     }
     reply = api_client(server).post("/v1/images/generations", json=body)
     assert reply.status_code == 200, reply.text
     request = recording_backend.calls[-1][1]
     assert (request.steps, request.guidance_scale, request.negative_prompt) == (7, 4.5, "fog")
-    assert request.extra == {"sampler": "euler_a", "lora": {"name": "ink", "weight": 0.5}}
+    assert request.extra == {"sampler": "euler_a", "hires_fix": {"upscale": 1.5, "steps": 4}}
 
 
 def test_openai_only_fields_do_not_reach_a_local_engine(live_server, api_client, recording_backend):

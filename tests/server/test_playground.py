@@ -219,6 +219,7 @@ def test_controls_follow_what_the_backend_can_do(live_server, playground):
     expect(view.page.locator("#task-i2i")).to_be_hidden()
     expect(view.page.locator("#i2i-controls")).to_be_hidden()
     assert view.page.locator("#count").get_attribute("max") == "2"
+    expect(view.page.locator("#lora-controls")).to_be_hidden()  # no adapters: no picker
     view.assert_clean()
 
 
@@ -440,6 +441,38 @@ def test_errors_show_the_api_message(live_server, playground):
     expect(job.locator(".job-status")).to_have_text("Failed")
     job.get_by_role("button", name="Dismiss").click()
     expect(job).to_have_count(0)
+    view.assert_clean()
+
+
+def test_lora_adapters_are_picked_from_the_servers_list(live_server, playground, lora_folder):
+    from abstractvision import VisionManager
+    from fixtures.loras import pixel
+
+    server = live_server(SlowBackend(SlowConfig(step_s=0.01, lora_dir=str(lora_folder))))
+    view = playground(server).open()
+    page = view.page
+    expect(page.locator("#lora-list li > label:not(.visually-hidden)")).to_have_text(["glow", "ink"])
+    page.get_by_label("ink", exact=True).check()
+    page.get_by_label("Strength of ink").fill("20")
+    page.fill("#prompt", "inked")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#form-error")).to_contain_text("Strength of ink: a number from -10 to 10")
+    expect(page.get_by_label("Strength of ink")).to_be_focused()
+
+    page.get_by_label("Strength of ink").fill("0.5")
+    card = view.gallery_card("inked")
+    view.generate("inked", seed=7, steps=2)
+    expect(card).to_contain_text("ink × 0.5")
+    made = httpx.get(f"{server.base_url}/files/{card.get_attribute('data-file-id')}", timeout=10).content
+    direct = VisionManager(backend=SlowBackend(SlowConfig(step_s=0, lora_dir=str(lora_folder))))
+    assert pixel(made) == pixel(direct.generate_image("a", seed=7, lora_adapters=["ink:0.5"]).data)
+
+    page.get_by_label("ink", exact=True).uncheck()
+    page.get_by_label("Strength of ink").fill("1")
+    card.get_by_role("button", name="Use these settings").click()
+    expect(page.get_by_label("ink", exact=True)).to_be_checked()
+    expect(page.get_by_label("Strength of ink")).to_have_value("0.5")
+    expect(page.get_by_label("glow", exact=True)).not_to_be_checked()
     view.assert_clean()
 
 

@@ -212,6 +212,36 @@ def test_an_engine_failure_is_the_plain_servers_500_and_the_replica_keeps_servin
 
 
 @pytest.mark.slow  # Ray checks health every 5 s and replaces a replica after 3 failures in a row
+def test_lora_adapters_are_listed_by_an_engine_replica_and_held_to(ray_serve, lora_folder):
+    from fixtures.loras import pixel
+
+    app = ray_serve.deploy(settings={"step_s": 0.05, "steps": 2, "lora_dir": str(lora_folder)}, replicas=1)
+    listed = app.engine.adapters.remote("slow-a").result(timeout_s=30)  # the replica's own answer
+    assert [entry["id"] for entry in listed] == ["glow", "ink"]
+    with client(app, None) as http:
+        assert [entry["id"] for entry in http.get("/v1/adapters").json()["data"]] == ["glow", "ink"]
+        assert http.get("/v1/capabilities").json()["features"]["lora"] is True
+        long_job = submit(http, steps=60)  # 3 s on the only replica
+        wait_for_status(http, long_job["id"], "running")
+        started = time.monotonic()
+        queued = submit(http, lora=["glow"], steps=1)  # the list is the ingress's: no wait for the replica
+        assert time.monotonic() - started < 1.0
+        wait_for_status(http, queued["id"], "completed", timeout_s=30)
+        plain = http.post("/v1/images/generations", json={"prompt": "a", "seed": 3})
+        made = http.post("/v1/images/generations", json={"prompt": "a", "seed": 3, "lora": ["ink:0.5"]})
+        assert made.status_code == 200, made.text
+        (item,) = made.json()["data"]
+        assert item["metadata"]["lora_adapters"] == [{"source": "ink", "scale": 0.5}]
+        colours = [pixel(base64.b64decode(reply.json()["data"][0]["b64_json"])) for reply in (plain, made)]
+        assert colours[0] != colours[1]
+        jobs = len(http.get("/v1/jobs").json()["data"])
+        refused = http.post(
+            "/v1/images/generations", json={"prompt": "a", "lora": [str(lora_folder / "ink.safetensors")]}
+        )
+        assert_error(refused, 404, param="lora", code="adapter_not_found")
+        assert len(http.get("/v1/jobs").json()["data"]) == jobs  # refused before a job existed
+
+
 def test_a_broken_engine_fails_its_health_check_and_ray_replaces_the_replica(ray_serve):
     app = ray_serve.deploy(settings={"step_s": 0.01, "fail": "bug"}, replicas=1)
     (before,) = app.replica_states(1)

@@ -158,3 +158,22 @@ def test_failures_conform_to_the_schema(live_server, api_client):
     assert conforms(api_client(server).get("/v1/jobs"), "GET", "/v1/jobs").status_code == 401
     missing = client.get(f"/v1/files/{'0' * 64}")
     assert conforms(missing, "GET", "/v1/files/{file_id}").status_code == 404
+
+
+@pytest.mark.timeout(60)
+def test_lora_answers_conform_to_the_schema(live_server, api_client, lora_folder):
+    from fixtures.images import make_png
+
+    backend = SlowBackend(SlowConfig(step_s=0.0, steps=2, lora_dir=str(lora_folder)))
+    client = api_client(live_server(backend, model_id=MODEL, **LIMITS))
+    generate = "/v1/images/generations"
+    listed = conforms(client.get("/v1/adapters"), "GET", "/v1/adapters").json()["data"]
+    assert [entry["id"] for entry in listed] == ["glow", "ink"]
+    made = client.post(generate, json={"prompt": "a", "lora": ["ink:0.5", {"source": "glow", "scale": 2}]})
+    assert conforms(made, "POST", generate).status_code == 200
+    refused = client.post(generate, json={"prompt": "a", "lora": ["/etc/passwd"]})
+    assert conforms(refused, "POST", generate, CONFORMANCE).status_code == 404
+    edit = client.post(
+        "/v1/images/edits", data={"prompt": "a", "lora": ["ink"]}, files={"image": ("a.png", make_png(16, 16))}
+    )
+    assert conforms(edit, "POST", "/v1/images/edits").status_code == 200

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "i2i": ("generate", "i2i", "Edit an image (image_to_image; with --mask: inpainting)."),
     "i2v": ("generate", "i2v", "Animate an image into a video (image_to_video)."),
     "models": ("registry_cmds", "models", "List the models the capability registry knows."),
+    "provider-adapters": ("catalog", "provider_adapters", "List the LoRA adapters a backend can use (for --lora)."),
     "provider-models": ("catalog", "provider_models", "List a provider's own models (remote or local cache)."),
     "repl": ("repl", "repl", "Interactive session: switch backends, set defaults, generate."),
     "serve": ("serve", "serve", "Serve a backend over HTTP: OpenAI's Images API, jobs, progress, cancel, keys."),

@@ -169,6 +169,23 @@ def backend_options(
     return stack_options(provider, *options)(func)
 
 
+def parse_lora_words(ctx: click.Context | None, param: click.Parameter | None, words: Any) -> tuple[Any, ...]:
+    """``--lora`` words as checked :class:`~abstractvision.LoRAAdapterSpec` s (the option's callback);
+    a bad one is a usage error naming ``--lora``, so a typo fails before any model loads."""
+    from ..errors import InvalidRequestError
+    from ..lora import as_lora_adapters
+
+    try:
+        return as_lora_adapters(list(words or ()), "lora")
+    except InvalidRequestError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param, param_hint="--lora") from None
+
+
+def lora_words(adapters: Any) -> str:
+    """Adapters as the ``--lora`` words that give them (``ink:0.8 glow``), for displays."""
+    return " ".join(spec.source if spec.scale == 1 else f"{spec.source}:{spec.scale:g}" for spec in adapters)
+
+
 # Generation options, by the tasks that take them.
 _GENERATION_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any], tuple[str, ...]]] = {
     "negative_prompt": (("--negative-prompt",), {"help": "What the image should not show."}, ()),
@@ -187,6 +204,16 @@ _GENERATION_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any], tuple[str,
         ("--num-frames",),
         {"type": click.IntRange(min=1), "help": "Video length in frames."},
         ("t2i", "i2i"),
+    ),
+    "lora": (
+        ("--lora",),
+        {
+            "multiple": True,
+            "metavar": "PATH_OR_ID[:SCALE]",
+            "callback": parse_lora_words,
+            "help": "A LoRA adapter: a file, repo id or id from provider-adapters (scale 1 unless given). Repeatable.",
+        },
+        ("t2v", "i2v"),
     ),
     "count": (("--count", "-n"), {"type": click.IntRange(min=1), "help": "How many to make."}, ()),
     "seeds": (("--seeds",), {"help": "Comma-separated seeds, one result each (e.g. 1,2,3)."}, ()),
@@ -253,8 +280,10 @@ __all__ = [
     "backend_flags",
     "backend_options",
     "generation_options",
+    "lora_words",
     "options_named",
     "output_options",
+    "parse_lora_words",
     "parse_param",
     "parse_seeds",
     "pop_backend_flags",

@@ -71,7 +71,9 @@ def make_task_command(command: str, *, with_backend: bool = True) -> click.Comma
 
 def request_params(command: str, values: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any], bool]:
     """(positional args, keyword args, is_batch) of the manager call for these option values."""
-    kwargs = {k: v for k, v in values.items() if v is not None and k not in (*_CONTROL, "prompt", "param")}
+    kwargs = {k: v for k, v in values.items() if v is not None and k not in (*_CONTROL, "prompt", "param", "lora")}
+    if values.get("lora"):  # already specs (the option's callback read the words)
+        kwargs["lora_adapters"] = list(values["lora"])
     for key, value in (parse_param(item) for item in values.get("param") or ()):
         kwargs[key] = value
     if isinstance(kwargs.get("seeds"), str):

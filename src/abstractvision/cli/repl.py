@@ -35,11 +35,12 @@ HELP = """\
 /backend NAME ... name=value         any of the backend's settings (e.g. device=cpu timeout=60)
 /cap-model <id|off>                 refuse tasks the registry says the model cannot do
 /set KEY VALUE, /unset KEY, /defaults   generation defaults (width, steps, seed, output, ...)
+/set lora ADAPTER[:SCALE] ...       LoRA adapters for every /t2i and /i2i (/set lora none: no adapters)
 /t2i PROMPT [options]               (a line without a leading / is a /t2i prompt)
 /i2i PROMPT --image PATH [--mask PATH] [--strength S] [options]
 /t2v PROMPT [options], /i2v --image PATH [PROMPT] [options]
 /upscale PATH [--scale S | --resolution WxH] [--prompt TEXT] [options]   (needs an upscaler setting)
-/provider-models [--task T] [--json], /models [--task T], /show-model ID, /tasks
+/provider-models [--task T] [--json], /adapters [--json], /models [--task T], /show-model ID, /tasks
 /preload, /unload, /config, /help, /exit
 Options of /t2i etc.: see `/t2i --help`."""
 
@@ -74,6 +75,7 @@ class Repl:
             "unset": self.do_unset,
             "defaults": self.do_defaults,
             "provider-models": self.do_provider_models,
+            "adapters": self.do_adapters,
             "models": self.registry_command("models"),
             "tasks": self.registry_command("tasks"),
             "show-model": self.registry_command("show_model"),
@@ -189,11 +191,20 @@ class Repl:
         if len(args) < 2:
             raise click.UsageError("/set takes KEY VALUE")
         option = self._option(args[0])
+        if option.name == "lora" and args[1:] == ["none"]:
+            self.defaults.pop("lora", None)
+            click.echo("lora = none")
+            return
         raw = " ".join(args[1:])
         with click.Context(click.Command("/set")) as ctx:
-            value = option.type_cast_value(ctx, raw) if not option.is_flag else raw.lower() in ("1", "true", "on")
+            if option.multiple:  # one default per word, read as the option reads them (--lora a --lora b)
+                value = option.process_value(ctx, args[1:])
+            elif option.is_flag:
+                value = raw.lower() in ("1", "true", "on")
+            else:
+                value = option.type_cast_value(ctx, raw)
         self.defaults[option.name] = value
-        click.echo(f"{option.name} = {value}")
+        click.echo(f"{option.name} = {_shown(option.name, value)}")
 
     def do_unset(self, args: list[str]) -> None:
         if len(args) != 1:
@@ -204,7 +215,7 @@ class Repl:
         if not self.defaults:
             click.echo("no defaults set: the backend decides")
         for key, value in sorted(self.defaults.items()):
-            click.echo(f"{key} = {value}")
+            click.echo(f"{key} = {_shown(key, value)}")
 
     # ---- commands shared with the one-shot CLI -------------------------------------------------
     def task_runner(self, name: str) -> Callable[[list[str]], None]:
@@ -245,6 +256,16 @@ class Repl:
 
         parse.main(args, prog_name="/provider-models", standalone_mode=False)
 
+    def do_adapters(self, args: list[str]) -> None:
+        from .catalog import list_provider_adapters
+
+        @click.command()
+        @click.option("--json", "as_json", is_flag=True)
+        def parse(as_json: bool) -> None:
+            list_provider_adapters(self.session, as_json)
+
+        parse.main(args, prog_name="/adapters", standalone_mode=False)
+
     def do_config(self, args: list[str]) -> None:
         from .config_cmd import show_config
 
@@ -274,6 +295,13 @@ class Repl:
             return None
         matches = [f"{c} " for c in sorted(candidates) if c.startswith(text)]  # Python sets no append char
         return matches[state] if state < len(matches) else None
+
+
+def _shown(key: str, value: Any) -> Any:
+    """A default as ``/defaults`` shows it: adapters as the words that set them."""
+    from ._options import lora_words
+
+    return lora_words(value) if key == "lora" else value
 
 
 def redact_line(line: str) -> str:

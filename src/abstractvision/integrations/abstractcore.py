@@ -8,7 +8,9 @@ so validation, gating, progress and provenance are the library's own. Host speci
 * routing arguments ``provider=``/``model=`` pick the backend and model and are never sent on;
 * inputs may be bytes, a path or an artifact ref; with ``artifact_store`` outputs are refs that
   carry ``run_id``, ``tags`` and ``metadata`` (which never reaches the provider);
-* residency answers honestly for remote services (nothing is resident) instead of raising.
+* residency answers honestly for remote services (nothing is resident) instead of raising;
+* ``lora_adapters=`` on ``t2i``/``i2i`` (specs, mappings or ``PATH_OR_ID[:SCALE]`` words) goes to the
+  manager as it is; ``list_provider_adapters`` lists what the backend can use.
 
 Importing this module loads no engine; backends are built from the owner's config on creation.
 """
@@ -33,6 +35,9 @@ from ._abstractcore_tools import VisionTool, make_vision_tools
 from ._artifact_io import as_media_store, deliver, load_input
 
 DEFAULT_BACKEND_ID = "abstractvision:openai"
+
+#: The tasks whose calls take ``lora_adapters``.
+_LORA_TASKS = ("text_to_image", "image_to_image")
 
 #: Model names that mean "the configured default" (AbstractCore's server sends them).
 _DEFAULT_MODEL_NAMES = {"", "default"}
@@ -176,8 +181,17 @@ class AbstractVisionCapability:
     def list_provider_adapters(
         self, *, model: str | None = None, task: str | None = None, provider: str | None = None
     ) -> list[dict[str, Any]]:
-        """LoRA-style adapters per model. abstractvision's backends expose none, so: ``[]``."""
-        return []
+        """The LoRA adapters the routed backend can use, as plain dicts (``id`` is what ``lora_adapters``
+        takes as ``source``); none for a task adapters do not apply to (only images take them)."""
+        if task is not None and task not in _LORA_TASKS:
+            return []
+        route = self._route_key(provider, model)
+        out = []
+        for info in self.manager(*route).list_provider_adapters():
+            record = {"id": info.id, "provider": route[0], "backend_id": self.backend_id, "path": info.path}
+            record.update(weight_name=info.weight_name, size_bytes=info.size_bytes, compatible_tasks=list(_LORA_TASKS))
+            out.append({k: v for k, v in record.items() if v is not None})
+        return out
 
     def available_providers(self, *, task: str | None = None) -> dict[str, Any]:
         """The backends this plugin can route to, and the one configured (AbstractCore's catalog)."""

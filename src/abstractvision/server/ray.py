@@ -33,6 +33,7 @@ import dataclasses
 import logging
 import pickle
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -44,7 +45,7 @@ from ..errors import (
     EngineError,
     GenerationCancelledError,
 )
-from ..types import GeneratedAsset, ProgressEvent, VisionBackendCapabilities
+from ..types import GeneratedAsset, ProgressEvent, ProviderAdapterInfo, VisionBackendCapabilities
 from .ray_config import RayDeployment, deployment_from_args
 
 with optional_dependency("ray", "abstractvision serve --ray"):
@@ -59,6 +60,10 @@ APP_NAME = "abstractvision"
 
 #: How often a running Ray request checks whether its job was cancelled.
 _CANCEL_POLL_S = 0.05
+
+#: How long the ingress keeps a replica's list of LoRA adapters (see :meth:`RayRunner.adapters`): an
+#: adapter added to the folder is accepted, and one removed refused by the engine, at most this late.
+ADAPTERS_TTL_S = 30.0
 
 
 # ---- engine replicas ---------------------------------------------------------------------------
@@ -158,6 +163,15 @@ class EngineReplica:
             run["status"] = "cancelled"
             raise
 
+    async def adapters(self, model: str) -> list[dict[str, Any]]:
+        """The LoRA adapters ``model``'s backend lists on this replica (its disk, its HF cache), from a
+        backend built for the question and never loaded, so asking loads no model."""
+        backend = self.deployment.build_backend(model)
+        try:
+            return [dataclasses.asdict(info) for info in await asyncio.to_thread(backend.list_provider_adapters)]
+        finally:
+            backend.close()
+
     def state(self) -> dict[str, Any]:
         """What this replica holds and did last, for operators and tests: its Ray tag and process id,
         the loaded models (least recently used first) and the last run (``step`` is where its engine
@@ -186,6 +200,7 @@ class RayRunner:
         self.engine = engine
         self.deployment = deployment
         self._capabilities: dict[str, VisionBackendCapabilities] = {}
+        self._adapters: dict[str, tuple[float, list[ProviderAdapterInfo]]] = {}
 
     def __repr__(self) -> str:
         return f"RayRunner(models={list(self.deployment.models)!r})"
@@ -207,6 +222,18 @@ class RayRunner:
         if model not in self._capabilities:
             self._capabilities[model] = self.deployment.build_backend(model).get_capabilities()
         return self._capabilities[model]
+
+    async def adapters(self, model: str | None = None) -> list[ProviderAdapterInfo]:
+        """Asked of an engine replica, where the adapter files are (the ingress may not see them), and
+        kept for :data:`ADAPTERS_TTL_S`: the question queues behind a running generation (a replica
+        takes one request at a time), so a request with ``lora`` must not wait for one each time."""
+        model = model or self.model_id
+        kept = self._adapters.get(model)
+        if kept is not None and time.monotonic() - kept[0] < ADAPTERS_TTL_S:
+            return kept[1]
+        infos = [ProviderAdapterInfo(**info) for info in await self.engine.adapters.remote(model)]
+        self._adapters[model] = (time.monotonic(), infos)
+        return infos
 
     async def run(
         self,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base_backend import UPSCALE_TASK
+from .adapters import read_lora
 from .errors import APIError
 from .settings import ServerConfig
 
@@ -36,6 +37,8 @@ _CONTROL_FIELDS = frozenset(
         "reference_image",
         "seconds",
         "input_reference",
+        "lora",
+        "lora_adapters",
     }
 )
 #: OpenAI request fields that only mean something to OpenAI's own models; dropped unless the
@@ -82,14 +85,18 @@ def build_submission(
     *,
     passthrough_openai_fields: bool,
 ) -> Submission:
-    """Check the server's own rules on ``body`` (a model dump, extras included) and split it up."""
-    model = body.get("model") or served_models[0]
-    if model not in served_models:
+    """Check the server's own rules on ``body`` (a model dump, extras included) and split it up.
+
+    ``lora`` becomes the manager's ``lora_adapters``, read but not yet held to the backend's list
+    (:meth:`~abstractvision.server.service.ImageService.submit` does that); ``lora_adapters`` itself
+    is refused, so no body reaches the manager's adapters around that check.
+    """
+    model = served_model(body.get("model"), served_models)
+    if body.get("lora_adapters") is not None:
         raise APIError(
-            404,
-            f"model {model!r} is not served here; this server serves {', '.join(served_models)} (GET /v1/models)",
-            param="model",
-            code="model_not_found",
+            400,
+            "lora_adapters: this server takes adapters in the 'lora' field (GET /v1/adapters lists them)",
+            param="lora_adapters",
         )
     n = body.get("n") or 1
     if n > config.max_n:
@@ -106,6 +113,10 @@ def build_submission(
         if key in _OPENAI_ONLY and not passthrough_openai_fields:
             continue
         fields[key] = value
+    if body.get("lora") is not None:
+        adapters = read_lora(task, body["lora"])
+        if adapters:
+            fields["lora_adapters"] = adapters
     width, height = fields.get("width"), fields.get("height")
     if width and height and width * height > config.max_pixels:
         raise APIError(
@@ -128,6 +139,19 @@ def build_submission(
         "size": body.get("size"),
     }
     return Submission(task, request)
+
+
+def served_model(model: str | None, served_models: tuple[str, ...]) -> str:
+    """``model``, or the default when it is ``None``; 404 ``model_not_found`` when it is not served."""
+    model = model or served_models[0]
+    if model not in served_models:
+        raise APIError(
+            404,
+            f"model {model!r} is not served here; this server serves {', '.join(served_models)} (GET /v1/models)",
+            param="model",
+            code="model_not_found",
+        )
+    return model
 
 
 def check_upscale_pixels(submission: Submission, config: ServerConfig) -> None:
@@ -171,4 +195,5 @@ __all__ = [
     "check_upscale_pixels",
     "decode_base64_image",
     "parse_size",
+    "served_model",
 ]

@@ -63,7 +63,9 @@ async def edit_image(
     uploads = [*(form.image or ()), *(form.image_array or ())]
     if not uploads:
         raise APIError(400, "image: an image file is required (field 'image' or 'image[]')", param="image")
-    fields = form.model_dump(exclude_none=True, exclude={"image", "image_array", "mask"})
+    fields = form.model_dump(exclude_none=True, exclude={"image", "image_array", "mask", "lora_array"})
+    if form.lora_array:
+        fields["lora"] = [*(form.lora or ()), *form.lora_array]
     submission = svc_submission(svc, "image_to_image", fields)
     images = [await read_upload(upload, "image", svc.config) for upload in uploads]
     submission.inputs["image"] = images[0]

@@ -1,16 +1,18 @@
-"""What is served and whether it is up: models, capabilities, files, health and readiness."""
+"""What is served and whether it is up: models, adapters, capabilities, files, health and readiness."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from ..backends._openai_dialects import ABSTRACTVISION_OWNER
+from .adapters import adapter_entry
 from .deps import caller, service
+from .requests import served_model
 from .routes_common import ERROR_RESPONSES
-from .schemas import Capabilities, Health, ModelList
+from .schemas import AdapterList, Capabilities, Health, ModelList
 from .service import ImageService
 
 router = APIRouter()
@@ -35,6 +37,18 @@ async def list_models(_: str = Depends(caller), svc: ImageService = Depends(serv
         for model in svc.model_ids
     ]
     return {"object": "list", "data": entries}
+
+
+@router.get("/v1/adapters", response_model=AdapterList, responses=ERROR_RESPONSES, tags=["models"])
+async def list_adapters(
+    model: str | None = Query(None, max_length=512, description="A served model id (default: the default model)."),
+    _: str = Depends(caller),
+    svc: ImageService = Depends(service),
+) -> Any:
+    """The LoRA adapters requests may name in ``lora`` (by ``id``): the backend's own list, the only
+    ones this server accepts."""
+    infos = await svc.runner.adapters(served_model(model, svc.model_ids))
+    return {"object": "list", "data": [adapter_entry(info) for info in infos]}
 
 
 @router.get("/v1/capabilities", response_model=Capabilities, responses=ERROR_RESPONSES, tags=["models"])
@@ -71,6 +85,7 @@ def describe_capabilities(svc: ImageService) -> dict[str, Any]:
             "jobs": True,
             "mask": caps.supports_mask,
             "previews": caps.previews,
+            "lora": caps.supports_lora,
         },
         "auth_required": svc.keys.required,
     }

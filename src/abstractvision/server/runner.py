@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..backends.base_backend import UPSCALE_TASK
-from ..types import GeneratedAsset, ProgressEvent, VisionBackendCapabilities
+from ..types import GeneratedAsset, ProgressEvent, ProviderAdapterInfo, VisionBackendCapabilities
 
 #: task -> (manager batch method, positional fields). Each takes ``count=``; ``multi_view_image``
 #: makes one asset per angle instead, and an upscale one image.
@@ -38,6 +38,10 @@ class Runner(Protocol):
     async def start(self) -> None: ...
 
     def capabilities(self, model: str | None = None) -> VisionBackendCapabilities: ...
+
+    async def adapters(self, model: str | None = None) -> list[ProviderAdapterInfo]:
+        """The LoRA adapters ``model``'s backend lists: the only ones requests may use."""
+        ...
 
     async def run(
         self,
@@ -70,6 +74,9 @@ class LocalRunner:
 
     def capabilities(self, model: str | None = None) -> VisionBackendCapabilities:
         return self.manager.backend.get_capabilities()
+
+    async def adapters(self, model: str | None = None) -> list[ProviderAdapterInfo]:
+        return await asyncio.to_thread(self.manager.list_provider_adapters)  # a folder walk, a cache scan
 
     async def run(
         self,

@@ -24,6 +24,25 @@ _MAX_SEED = 2**64 - 1
 _MAX_SCALE = 16
 
 
+class LoRAAdapter(BaseModel):
+    """One LoRA adapter as an object (``"NAME[:SCALE]"`` words are the short form)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(..., min_length=1, max_length=4096, description="An adapter id from GET /v1/adapters.")
+    scale: float | None = Field(None, ge=-10, le=10, allow_inf_nan=False, description="Strength (default 1; 0: none).")
+    weight_name: str | None = Field(None, max_length=1024, description="The listed entry's weight_name, if it has one.")
+    subfolder: str | None = Field(None, max_length=1024, description="Never offered by this server.")
+    adapter_name: str | None = Field(None, max_length=64, description="The name the engine knows it by.")
+
+
+#: ``lora``'s schema: up to 8 adapters, as objects or ``"NAME[:SCALE]"`` words.
+_LORA_DESCRIPTION = (
+    "LoRA adapters for this request: objects, or 'NAME[:SCALE]' words. Only adapters this server lists "
+    "(GET /v1/adapters) are accepted; any other is a 404 adapter_not_found."
+)
+
+
 class GenerationControls(BaseModel):
     """The portable controls, as top-level extension fields of OpenAI's request."""
 
@@ -49,6 +68,7 @@ class ImageGenerationBody(GenerationControls):
     prompt: str = Field(..., min_length=1, max_length=_MAX_PROMPT)
     stream: bool | None = Field(None, description="Answer with server-sent events (partial images, then the result).")
     partial_images: int | None = Field(None, ge=0, le=3, description="Partial images to stream, 0-3.")
+    lora: list[LoRAAdapter | str] | None = Field(None, max_length=8, description=_LORA_DESCRIPTION)
 
 
 class JobBody(GenerationControls):
@@ -64,6 +84,9 @@ class JobBody(GenerationControls):
     fps: int | None = Field(None, ge=1, le=240)
     num_frames: int | None = Field(None, ge=1, le=10_000)
     scale: float | None = Field(None, ge=1, le=_MAX_SCALE, allow_inf_nan=False, description="image_upscale factor.")
+    lora: list[LoRAAdapter | str] | None = Field(
+        None, max_length=8, description=_LORA_DESCRIPTION + " text_to_image and image_to_image only."
+    )
 
 
 class VideoBody(GenerationControls):
@@ -163,6 +186,19 @@ class Features(BaseModel):
     jobs: bool
     mask: bool
     previews: bool
+    lora: bool
+
+
+class AdapterEntry(BaseModel):
+    id: str
+    object: Literal["adapter"] = "adapter"
+    weight_name: str | None = None
+    size_bytes: int | None = None
+
+
+class AdapterList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[AdapterEntry]
 
 
 class Capabilities(BaseModel):
@@ -204,6 +240,10 @@ class ImageEditForm(GenerationControls):
     strength: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
     stream: bool | None = None
     partial_images: int | None = Field(None, ge=0, le=3)
+    lora: list[str] | None = Field(
+        None, description="LoRA adapters: 'NAME[:SCALE]' fields (repeated), or one JSON array. " + _LORA_DESCRIPTION
+    )
+    lora_array: list[str] | None = Field(None, alias="lora[]", description="The same, as the openai SDK sends lists.")
 
 
 class ImageUpscaleForm(GenerationControls):

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..artifacts import LocalAssetStore, artifact_id_of
 from ..validation import gate_capabilities
+from .adapters import allow_listed, refuse_unsupported
 from .auth import KeyRing
 from .errors import APIError
 from .jobs import Job, JobQueue, shutting_down
@@ -89,10 +90,16 @@ class ImageService:
         """Store the inputs (a queued job must survive a restart), then queue the job.
 
         A task the backend cannot do is refused here (400), not accepted and failed later: a client
-        of ``POST /v1/videos`` on an image-only server learns it from its first answer. A full queue
+        of ``POST /v1/videos`` on an image-only server learns it from its first answer. So are LoRA
+        adapters the backend does not list (see :mod:`~abstractvision.server.adapters`). A full queue
         refuses before anything is stored."""
         capabilities = self.runner.capabilities(submission.request.get("model"))
         gate_capabilities(submission.task, None, capabilities, self.backend_name)
+        adapters = submission.request["fields"].get("lora_adapters")
+        if adapters:
+            refuse_unsupported(self.backend_name, capabilities.supports_lora)
+            offered = await self.runner.adapters(submission.request.get("model"))
+            submission.request["fields"]["lora_adapters"] = allow_listed(adapters, offered)
         fields = dict(submission.request["fields"])
         stored: dict[str, Any] = {}
         if submission.inputs:

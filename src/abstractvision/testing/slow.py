@@ -4,22 +4,32 @@ It sleeps ``step_s`` per step (checking cancel at every step, like Diffusers' st
 reports each step, can send a preview per step, and can fail the way engines do. Its pictures are
 small solid-colour PNGs whose colour comes from the seed, so a test can tell results apart.
 Register it to serve it: ``register_backend("slow", "abstractvision.testing.slow:SlowBackend")``.
+
+LoRA, as a test engine does it: with ``lora_dir`` set it takes adapters (``supports_lora``), lists the
+``*.safetensors`` files there (ids: their stems), and "applies" each adapter by shifting the colour by
+an amount made from the adapter's name (its file's stem) times its scale, so a surface test sees a
+checkable effect (scale 0: none). An adapter is a file path or a name in ``lora_dir``; a missing one
+is an :class:`~abstractvision.errors.AdapterNotAvailableError` before the run starts. The files are
+never read (``weight_name`` and ``subfolder`` are not used): this is no LoRA engine.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import random
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..backends import VisionBackend
 from ..config import setting
-from ..errors import EngineError, GenerationCancelledError
+from ..errors import AdapterNotAvailableError, EngineError, GenerationCancelledError
 from ..progress import as_reporter
-from ..types import GeneratedAsset, VisionBackendCapabilities
+from ..types import GeneratedAsset, LoRAAdapterSpec, ProviderAdapterInfo, VisionBackendCapabilities
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,11 @@ class SlowConfig:
     )
     previews: bool = setting(
         False, env="ABSTRACTVISION_SLOW_PREVIEWS", flag="--slow-previews", help="Send a preview image at every step."
+    )
+    lora_dir: str | None = setting(
+        env="ABSTRACTVISION_SLOW_LORA_DIR",
+        flag="--lora-dir",
+        help="A folder of *.safetensors LoRA adapters (the test engine shifts its colour by their names and scales).",
     )
 
 
@@ -59,6 +74,34 @@ class SlowBackend(VisionBackend):
             max_width=2048,
             max_height=2048,
             previews=self.config.previews,
+            supports_lora=self.config.lora_dir is not None,
+        )
+
+    def list_provider_adapters(self) -> list[ProviderAdapterInfo]:
+        folder = self._lora_folder()
+        if folder is None or not folder.is_dir():
+            return []
+        return [
+            ProviderAdapterInfo(id=path.stem, path=str(path), size_bytes=path.stat().st_size)
+            for path in sorted(folder.glob("*.safetensors"))
+            if path.is_file()
+        ]
+
+    def _lora_folder(self) -> Path | None:
+        return Path(self.config.lora_dir).expanduser() if self.config.lora_dir else None
+
+    def _adapter_file(self, spec: LoRAAdapterSpec) -> Path:
+        """The file ``spec`` names: a path, or a name (with or without ``.safetensors``) in ``lora_dir``."""
+        folder = self._lora_folder()
+        candidates = [Path(spec.source).expanduser()]
+        if folder is not None:
+            candidates += [folder / spec.source, folder / f"{spec.source}.safetensors"]
+        for path in candidates:
+            if path.is_file():
+                return path
+        where = f"in lora_dir {folder}" if folder is not None else "and no lora_dir is set"
+        raise AdapterNotAvailableError(
+            f"lora_adapters: adapter {spec.source!r} not found (not a file, not {where})", adapter=spec.source
         )
 
     def generate_image(self, request) -> GeneratedAsset:
@@ -75,8 +118,10 @@ class SlowBackend(VisionBackend):
 
     def _draw(self, task: str, request, progress_callback) -> GeneratedAsset:
         reporter = as_reporter(progress_callback, task)
+        adapters = [(self._adapter_file(spec).stem, spec.scale) for spec in request.lora_adapters]
         steps = request.steps or self.config.steps
         seed = request.seed if request.seed is not None else random.randrange(2**32)
+        colour = _colour(seed, adapters)
         with self._lock:
             self.runs += 1
             self.active += 1
@@ -91,7 +136,7 @@ class SlowBackend(VisionBackend):
                         reporter.cancel_event.wait(self.config.step_s)  # wakes at once on cancel
                     else:
                         time.sleep(self.config.step_s)
-                    preview = _png(seed, 8, 8) if self.config.previews else None
+                    preview = _png(colour, 8, 8) if self.config.previews else None
                     reporter.step(step, steps)  # raises once cancelled, like an engine's step callback
                     if preview is not None:
                         reporter.report("preview", step=step, total_steps=steps, preview=preview)
@@ -100,7 +145,7 @@ class SlowBackend(VisionBackend):
                 raise
             width = getattr(request, "width", None) or 32
             height = getattr(request, "height", None) or 32
-            data = _png(seed, width, height)
+            data = _png(colour, width, height)
             reporter.end(total_steps=steps)
         finally:
             with self._lock:
@@ -117,12 +162,21 @@ class SlowBackend(VisionBackend):
             os._exit(70)
 
 
-def _png(seed: int, width: int, height: int) -> bytes:
+def _colour(seed: int, adapters: Sequence[tuple[str, float]]) -> tuple[int, int, int]:
+    """The seed's colour, shifted per channel by each adapter: (its name's hash byte - 128) x scale."""
+    rng = random.Random(seed)
+    rgb = [rng.randrange(256) for _ in range(3)]
+    for name, scale in adapters:
+        digest = hashlib.sha256(name.encode()).digest()
+        rgb = [(value + round(scale * (digest[i] - 128))) % 256 for i, value in enumerate(rgb)]
+    return (rgb[0], rgb[1], rgb[2])
+
+
+def _png(colour: tuple[int, int, int], width: int, height: int) -> bytes:
     from PIL import Image
 
-    rng = random.Random(seed)
     buffer = io.BytesIO()
-    Image.new("RGB", (width, height), tuple(rng.randrange(256) for _ in range(3))).save(buffer, format="PNG")
+    Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
     return buffer.getvalue()
 
 

@@ -24,6 +24,7 @@ const CONTROLS = {
   image: "image-file",
   mask: "image-file",
   strength: "strength",
+  lora: "lora-list",
 };
 
 const state = { caps: null, input: null, cards: new Map() };
@@ -67,6 +68,7 @@ async function connect() {
   $("key-toggle").setAttribute("aria-expanded", "false");
   describeServer(caps, models);
   configureControls(caps);
+  await listAdapters(caps);
   gallery.render();
   for (const job of pendingJobs.all()) if (!state.cards.has(job.id)) track(job);
 }
@@ -125,6 +127,46 @@ function configureControls(caps) {
   $("count").max = limits.max_n;
   $("form-controls").disabled = false;
   applyTask();
+}
+
+/** The adapter picker: one row (tick, strength) per adapter GET /v1/adapters lists; hidden without any. */
+async function listAdapters(caps) {
+  let adapters = [];
+  if (caps.features.lora) {
+    try {
+      adapters = (await getJson("v1/adapters")).data;
+    } catch (err) {
+      showBanner(`Could not list the LoRA adapters: ${err.message}`);
+    }
+  }
+  const rows = adapters.map((adapter, index) => {
+    const tick = Object.assign(document.createElement("input"), { type: "checkbox", value: adapter.id });
+    const label = element("label", adapter.id);
+    label.prepend(tick);
+    const scale = Object.assign(document.createElement("input"), {
+      type: "number", id: `lora-scale-${index}`, min: -10, max: 10, step: 0.05, value: 1, inputMode: "decimal",
+    });
+    scale.dataset.adapter = adapter.id;
+    const scaleLabel = element("label", `Strength of ${adapter.id}`);
+    scaleLabel.htmlFor = scale.id;
+    scaleLabel.className = "visually-hidden";
+    const row = document.createElement("li");
+    row.append(label, scaleLabel, scale);
+    return row;
+  });
+  $("lora-list").replaceChildren(...rows);
+  $("lora-controls").hidden = rows.length === 0;
+}
+
+/** The ticked adapters as the API's `lora` objects. */
+function chosenAdapters() {
+  return [...$("lora-list").querySelectorAll("li")]
+    .filter((row) => row.querySelector("input[type=checkbox]").checked)
+    .map((row) => {
+      const scale = row.querySelector("input[type=number]");
+      const name = scale.dataset.adapter;
+      return { source: name, scale: numberField(scale.id, `Strength of ${name}`, -10, 10, false) ?? 1 };
+    });
 }
 
 // ---- the form ------------------------------------------------------------------------------
@@ -270,6 +312,8 @@ function buildRequest() {
     if (seed === null) throw fieldError("Keep needs a seed: type one, or choose Random.", "seed");
     params.seed = seed;
   }
+  const adapters = chosenAdapters();
+  if (adapters.length) params.lora = adapters;
   const body = { task, ...params };
   if (task === "text_to_image") {
     const size = sizeValue(limits);
@@ -418,6 +462,12 @@ function useSettings(item) {
   if (item.seed !== null && item.seed !== undefined) {
     $("seed").value = item.seed;
     setSeedMode("keep");
+  }
+  const adapters = new Map((params.lora || []).map((adapter) => [adapter.source, adapter.scale]));
+  for (const row of $("lora-list").querySelectorAll("li")) {
+    const scale = row.querySelector("input[type=number]");
+    row.querySelector("input[type=checkbox]").checked = adapters.has(scale.dataset.adapter);
+    scale.value = adapters.get(scale.dataset.adapter) ?? 1;
   }
   if (item.task === "text_to_image") {
     const size = meta.width && meta.height ? `${meta.width}x${meta.height}` : params.size || "";

@@ -191,6 +191,7 @@ function facts(item) {
     ["Guidance", meta.guidance_scale ?? params.guidance_scale],
     ["Strength", item.task === "image_to_image" ? (meta.strength ?? params.strength) : null],
     ["Negative", params.negative_prompt],
+    ["LoRA", (params.lora || []).map((adapter) => `${adapter.source} × ${adapter.scale}`).join(", ")],
     ["Model", params.model ?? meta.model],
     ["Made", new Date(item.created).toLocaleString()],
   ];
