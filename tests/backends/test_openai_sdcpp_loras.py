@@ -46,12 +46,10 @@ def txt2img_reply(server, count: int = 1) -> None:
 
 def test_sd_server_gets_adapters_as_its_lora_list_on_txt2img_after_listing_them(sd_server):
     txt2img_reply(sd_server)
-    asset = manager_for(sd_server).generate_image(
-        "a lighthouse", lora_adapters=["ink:0.5", {"source": "styles", "weight_name": "wash.safetensors"}], **SMALL
-    )
+    asset = manager_for(sd_server).generate_image("a lighthouse", lora_adapters=["ink:0.5"], **SMALL)
     paths = [(r.method, r.path) for r in sd_server.requests]
     assert paths[-2:] == [("GET", "/sdapi/v1/loras"), ("POST", "/sdapi/v1/txt2img")]  # listed, then sent
-    lora = [{"path": "ink.safetensors", "multiplier": 0.5}, {"path": "styles/wash.safetensors", "multiplier": 1.0}]
+    lora = [{"path": "ink.safetensors", "multiplier": 0.5}]
     body = sd_server.requests_to("/sdapi/v1/txt2img")[0].json
     assert body == {"prompt": "a lighthouse", "seed": 7, "steps": 2, "width": 64, "height": 64, "lora": lora}
     assert asset.metadata["endpoint"] == "/sdapi/v1/txt2img" and asset.metadata["lora"] == lora
@@ -64,7 +62,9 @@ def test_sd_server_edits_carry_the_list_on_img2img_and_calls_without_adapters_st
     b64 = base64.b64encode(server_png(64, 64)).decode()
     sd_server.enqueue("/sdapi/v1/img2img", Reply(json={"images": [b64]}))
     manager = manager_for(sd_server)
-    manager.edit_image("a lighthouse", make_png(64, 64), lora_adapters=["styles/wash"], seed=1, steps=2)
+    manager.edit_image(
+        "a lighthouse", make_png(64, 64), lora_adapters=[{"source": "styles", "weight_name": "wash.safetensors"}]
+    )
     assert sd_server.requests_to("/sdapi/v1/img2img")[0].json["lora"] == [
         {"path": "styles/wash.safetensors", "multiplier": 1.0}
     ]
@@ -74,11 +74,17 @@ def test_sd_server_edits_carry_the_list_on_img2img_and_calls_without_adapters_st
 
 def test_an_adapter_the_server_does_not_list_is_refused_before_generating(sd_server):
     with pytest.raises(AdapterNotAvailableError) as info:
-        manager_for(sd_server).generate_image("a lighthouse", lora_adapters=["ink", "grain:0.3"], **SMALL)
+        manager_for(sd_server).generate_image("a lighthouse", lora_adapters=["grain:0.3"], **SMALL)
     assert info.value.adapter == "grain"
-    assert "lora_adapters[1].source" in str(info.value) and "ink, styles/wash" in str(info.value)
+    assert "lora_adapters[0].source" in str(info.value) and "ink, styles/wash" in str(info.value)
     assert "--lora-model-dir" in str(info.value)
     assert sd_server.requests_to("/sdapi/v1/txt2img") == [] and sd_server.requests_to("/images/generations") == []
+
+
+def test_sd_server_045_gets_one_adapter_per_call_it_drops_all_but_the_last_of_more(sd_server):
+    with pytest.raises(CapabilityNotSupportedError, match="one adapter per call"):
+        manager_for(sd_server).generate_image("a lighthouse", lora_adapters=["ink", "wash"], **SMALL)
+    assert sd_server.requests_to("/sdapi/v1/txt2img") == []
 
 
 def test_a_name_two_files_share_must_be_given_as_a_path(openai_server):
@@ -128,9 +134,13 @@ def test_newer_sd_servers_job_api_gets_the_list_in_its_body(openai_server):
     openai_server.models = [{"id": "sd-cpp-local", "object": "model", "owned_by": "local"}]
     capabilities = {"model": {"name": "fake"}, "loras": LISTED}
     openai_server.enqueue("/sdcpp/v1/capabilities", Reply(json=capabilities), Reply(json=capabilities))
-    asset = manager_for(openai_server).generate_image("a lighthouse", lora_adapters=["wash:0.25"], **SMALL)
+    manager = manager_for(openai_server)
+    asset = manager.generate_image("a lighthouse", lora_adapters=["wash:0.25", "ink.safetensors"], **SMALL)
     body = openai_server.requests_to("/sdcpp/v1/img_gen")[0].json
-    assert body["lora"] == [{"path": "styles/wash.safetensors", "multiplier": 0.25}]
+    assert body["lora"] == [
+        {"path": "styles/wash.safetensors", "multiplier": 0.25},
+        {"path": "ink.safetensors", "multiplier": 1.0},
+    ]
     assert asset.metadata["endpoint"] == "/sdcpp/v1/img_gen"
 
 

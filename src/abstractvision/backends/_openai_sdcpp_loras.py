@@ -13,6 +13,10 @@ What sd-server does (0.4.5 source, ``examples/server/main.cpp``, and measured on
 * The engine then opens ``path`` relative to sd-server's working directory, not to ``--lora-model-dir``:
   started elsewhere, it logs "load lora tensors ... failed" and makes the image without the adapter
   (HTTP 200). Start sd-server in its LoRA folder (docs/backends/openai.md).
+* With two or more entries, 0.4.5 keeps ``c_str()`` pointers into a ``std::vector<std::string>`` that
+  grows under them: short paths move and the engine gets ``''`` (measured: the first of two adapters
+  logged "loading LoRA from ''" and was left out, HTTP 200). Servers without the native job API (the
+  ones that get ``/sdapi`` requests) are therefore sent one adapter per call; more is refused.
 """
 
 from __future__ import annotations
@@ -87,6 +91,11 @@ def server_loras(root: str, server: ServerProfile, adapters: Sequence[LoRAAdapte
         raise CapabilityNotSupportedError(
             f"lora_adapters: this server ({server.dialect.name} dialect) {where}, the only APIs that take "
             "LoRA adapters (sd-server's /v1 ignores them); use a local backend or an sd-server"
+        )
+    if len(adapters) > 1 and not server.native:
+        raise CapabilityNotSupportedError(
+            f"lora_adapters: {len(adapters)} adapters, but this sd-server (no /sdcpp/v1 job API: 0.4.5 or older) "
+            "drops all but the last of a request's adapters without an error; send one adapter per call"
         )
     listed = yield from listed_adapters(root, server)
     return request_loras(adapters, listed)

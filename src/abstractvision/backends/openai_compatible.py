@@ -478,20 +478,20 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         edit = task == "image_to_image"
         image = image_b64(request.image) if edit else None
         mask = image_b64(request.mask) if edit and request.mask is not None else None
-        extra = {"lora": lora} if lora else {}
-        notes = {**notes, **extra}
+        with_lora = {"lora": lora} if lora else {}
+        notes = {**notes, **with_lora}
         if route == "native":
-            body = {**native_body(fields, image, mask), **extra}
+            body = {**native_body(fields, image, mask), **with_lora}
             interval, limit = self.config.poll_interval_s, self.config.job_timeout_s
             payload, response, job_id, job_s = yield from run_job(root, body, reporter, interval, limit)
             notes = {**notes, "job_id": job_id, "job_s": job_s}
             return (yield from self._assets(response, fields, SUBMIT_PATH, "image", notes, payload))
         if edit:
-            png = sniff_mime_type(request.image) == "image/png"
-            path, body = SDAPI_IMG2IMG, sdapi_img2img(fields, image, mask, png_size(request.image) if png else None)  # type: ignore[arg-type]
+            size = png_size(request.image) if sniff_mime_type(request.image) == "image/png" else None
+            path, body = SDAPI_IMG2IMG, sdapi_img2img(fields, image, mask, size)  # type: ignore[arg-type]
         else:
             path, body = SDAPI_TXT2IMG, sdapi_txt2img(fields)
-        response = yield HttpCall("POST", f"{root}{path}", json=json_body({**body, **extra}))
+        response = yield HttpCall("POST", f"{root}{path}", json=json_body({**body, **with_lora}))
         payload = sdapi_payload(response.json(), response.url)
         return (yield from self._assets(response, fields, path, "image", notes, payload))
 

@@ -181,7 +181,7 @@ class StableDiffusionCppBackendConfig:
     )
     lora_dir: str | None = setting(
         env="ABSTRACTVISION_SDCPP_LORA_DIR",
-        help="A folder of LoRA files (.safetensors, .gguf, .ckpt): adapters named by file name, listed by adapters.",
+        help="Folder of LoRA files (.safetensors, .gguf, .ckpt, .pt): an adapter may be named by its file name.",
     )
 
     def __post_init__(self) -> None:
