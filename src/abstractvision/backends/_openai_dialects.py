@@ -167,8 +167,8 @@ def translate(
     return recorded, dialect.wire(sent), dropped
 
 
-# ---- sd-server's A1111 img2img: the edit that really uses the image on SD 1.x ------------------
-#: Generic field -> ``/sdapi/v1/img2img`` field (sd-server 0.4.5 main.cpp:773-1072).
+# ---- sd-server's A1111 API: img2img (the edit that uses the image on SD 1.x) and LoRA -----------
+#: Generic field -> ``/sdapi/v1/txt2img|img2img`` field (sd-server 0.4.5 main.cpp:773-1072).
 _SDAPI_KEYS = {
     "guidance_scale": "cfg_scale",
     "sampler": "sampler_name",
@@ -177,6 +177,7 @@ _SDAPI_KEYS = {
 #: Fields of the generic shape that img2img does not read (its size comes from width/height).
 _SDAPI_DROPPED = ("model", "response_format", "size", "n")
 SDAPI_IMG2IMG = "/sdapi/v1/img2img"
+SDAPI_TXT2IMG = "/sdapi/v1/txt2img"
 #: img2img requires ``steps`` (1..150); sd-server's own default when a request gives none.
 SDAPI_DEFAULT_STEPS = 20
 
@@ -188,10 +189,18 @@ def sdapi_img2img(fields: dict[str, Any], image_b64: str, mask_b64: str | None, 
     Why not ``/v1/images/edits``: sd-server 0.4.5 passes ``image[]`` there as *reference* images, which
     only edit models read; for SD 1.x the image, the mask and the strength change nothing (measured).
     """
-    body = {_SDAPI_KEYS.get(name, name): value for name, value in fields.items() if name not in _SDAPI_DROPPED}
+    body = sdapi_txt2img(fields, size)
     body["init_images"] = [image_b64]
     if mask_b64 is not None:
         body["mask"] = mask_b64
+    return body
+
+
+def sdapi_txt2img(fields: dict[str, Any], size: tuple[int, int] | None = None) -> dict:
+    """The JSON body of ``POST /sdapi/v1/txt2img`` (what a generation with LoRA adapters needs: sd-server's
+    ``/v1`` takes none), and the part img2img shares: the controls under A1111's names, ``steps``
+    (required there), ``batch_size`` for ``n``, the size from ``size`` ("WxH") or the ``size`` pair."""
+    body = {_SDAPI_KEYS.get(name, name): value for name, value in fields.items() if name not in _SDAPI_DROPPED}
     body.setdefault("steps", SDAPI_DEFAULT_STEPS)
     if fields.get("n"):
         body["batch_size"] = fields["n"]
@@ -222,14 +231,15 @@ class ServerProfile:
     sdapi: bool = False
     native: bool = False
 
-    def route(self, task: str) -> str:
+    def route(self, task: str, lora: bool = False) -> str:
         """Where an image task goes: ``native`` (sd-server's job API: progress and a real cancel),
-        ``sdapi`` (its img2img: the edit that uses the image), else ``openai`` (the ``/v1`` endpoints)."""
+        ``sdapi`` (its img2img: the edit that uses the image; and txt2img for a call with LoRA
+        adapters, which ``/v1`` does not take), else ``openai`` (the ``/v1`` endpoints)."""
         if self.dialect.name != "sdcpp":
             return "openai"
         if self.native:
             return "native"
-        return "sdapi" if task == "image_to_image" and self.sdapi else "openai"
+        return "sdapi" if self.sdapi and (lora or task == "image_to_image") else "openai"
 
 
 def server_root(base_url: str) -> str:
@@ -283,11 +293,13 @@ __all__ = [
     "DIALECT_NAMES",
     "PORTABLE",
     "SDAPI_IMG2IMG",
+    "SDAPI_TXT2IMG",
     "Dialect",
     "ServerProfile",
     "detect",
     "sdapi_img2img",
     "sdapi_payload",
+    "sdapi_txt2img",
     "server_root",
     "translate",
 ]

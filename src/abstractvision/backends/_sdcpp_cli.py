@@ -38,6 +38,7 @@ from ..errors import EngineError, GenerationCancelledError, InvalidRequestError,
 from ..media import MAX_INPUT_PIXELS, inspect_image
 from ..progress import ProgressReporter
 from ._sdcpp_job import SdcppJob
+from ._sdcpp_lora import prompt_with_tags
 
 #: ``  |=====>     | 3/20 - 1.23it/s`` (sd.cpp redraws it with ``\r``).
 _PROGRESS_BAR = re.compile(r"\|[=>\s]*\|\s*(\d+)/(\d+)")
@@ -93,12 +94,17 @@ def build_argv(
     init_image: Path | None = None,
     mask: Path | None = None,
     extra_args: Sequence[str] = (),
+    lora_dir: Path | None = None,
 ) -> list[str]:
-    """The sd-cli command line for ``job``. ``model_files`` is ``(flag, absolute path)`` pairs."""
+    """The sd-cli command line for ``job``. ``model_files`` is ``(flag, absolute path)`` pairs.
+
+    With adapters, ``lora_dir`` is the call's folder of links (:mod:`._sdcpp_lora`) and the prompt
+    carries their tags; ``--lora-model-dir`` comes after ``extra_args``, so that a folder given there
+    cannot take its place (sd-cli keeps the last value of a flag)."""
     argv = [executable]
     for flag, path in model_files:
         argv += [flag, path]
-    argv += ["-p", job.prompt]
+    argv += ["-p", prompt_with_tags(job.prompt, job.loras)]
     if job.negative_prompt:
         argv += ["-n", job.negative_prompt]
     argv += ["-W", str(job.width), "-H", str(job.height), "--steps", str(job.steps)]
@@ -115,6 +121,8 @@ def build_argv(
         elif value is not False:
             argv += [option_flag(name), str(value)]
     argv += list(extra_args)
+    if job.loras:
+        argv += ["--lora-model-dir", str(lora_dir)]
     argv += ["-o", str(output)]
     return argv
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import InvalidRequestError
 from ..validation import check_c_text, check_size_step
+from ._sdcpp_lora import SdcppLora
 
 #: (config field, sd-cli flag, bindings keyword) of every model file sd.cpp can take.
 MODEL_FILES: tuple[tuple[str, str, str], ...] = (
@@ -35,6 +36,7 @@ DEFAULT_STRENGTH = 0.75
 RESERVED_EXTRA = frozenset(
     {"prompt", "negative_prompt", "width", "height", "steps", "seed", "cfg_scale", "guidance_scale", "output"}
     | {"init_img", "init_image", "mask", "mask_image", "model", "o", "p", "n", "m", "s", "w", "h", "W", "H"}
+    | {"lora_model_dir", "lora_adapters", "lora"}  # adapters come from lora_adapters, in a folder made per call
 )
 _PLAIN = (str, int, float, bool)
 
@@ -73,6 +75,8 @@ class SdcppJob:
     init_image: bytes | None = field(default=None, repr=False)
     mask: bytes | None = field(default=None, repr=False)
     options: dict[str, str | int | float | bool] = field(default_factory=dict)
+    #: The call's adapters, resolved to files (each engine turns them into its own tags and folder).
+    loras: tuple[SdcppLora, ...] = ()
 
     @property
     def sampler(self) -> str:

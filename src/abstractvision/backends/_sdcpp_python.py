@@ -27,15 +27,19 @@ without a diffusion model; each pass is one call, so a cancel is honoured betwee
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from ..errors import EngineError, InvalidRequestError
 from ..progress import ProgressReporter
 from ._sdcpp_job import SdcppJob
+from ._sdcpp_lora import SdcppLora, link_adapters, prompt_with_tags
 
 #: How often a call waiting for the loaded context (another call is generating) checks its cancel event.
 _WAIT_POLL_S = 0.05
@@ -103,7 +107,51 @@ class _BindingsContext:
 
 
 class BindingsEngine(_BindingsContext):
-    """The generation model's context."""
+    """The generation model's context.
+
+    **LoRA.** The bindings read ``<lora:NAME:SCALE>`` prompt tags against the ``lora_model_dir`` fixed
+    when the model loads, so the engine owns one folder for its life and relinks it for each call's
+    adapters: a new folder never needs a reload. The weights do. sd.cpp 0.4.5 changes the loaded model:
+    f16/f32 weights get an adapter merged in, and the next call subtracts it again
+    (``apply_loras_immediately``), which in f16 does not give the same weights back (measured: a call
+    without adapters after one with makes other pixels than before it); quantized models are patched
+    at run time, and a call without adapters keeps the last call's patches (``apply_loras_at_runtime``
+    returns before resetting them). So the model is **reloaded before a call whose adapters differ from
+    those applied to it**, and only then: the same adapters again (sd.cpp then adds a zero difference),
+    or no adapters after none, reuse the loaded weights. ``load_s`` in the metadata shows the reload.
+    """
+
+    def __init__(self, model_paths: Mapping[str, str]):
+        super().__init__(model_paths)
+        self._lora_folder: Path | None = None  # made with the model, removed on unload
+        #: What the loaded weights carry: (file, scale, size, mtime) of each adapter applied to them.
+        self._applied: tuple[tuple[str, float, int, int], ...] = ()
+
+    def _open(self, bindings: Any) -> Any:
+        if self._lora_folder is None:
+            self._lora_folder = Path(tempfile.mkdtemp(prefix="abstractvision-sdcpp-lora-"))
+        self._applied = ()
+        return bindings.StableDiffusion(**self.model_paths, lora_model_dir=str(self._lora_folder), verbose=False)
+
+    def unload(self) -> None:
+        super().unload()
+        with self._lock:
+            folder, self._lora_folder = self._lora_folder, None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _use_adapters(self, loras: tuple[SdcppLora, ...]) -> float:
+        """Link ``loras`` for the call, reloading first when the weights carry other adapters; the
+        seconds spent reloading. Called with the context's lock held."""
+        wanted = _identity(loras)
+        load_s = 0.0
+        if self._applied and wanted != self._applied:
+            self._model.close()
+            self._model = None
+            load_s = self._load_locked()
+        link_adapters(self._lora_folder, loras)  # type: ignore[arg-type]
+        self._applied = wanted  # before the run: if it fails half-way, the next other call reloads
+        return load_s
 
     def generate(self, job: SdcppJob, reporter: ProgressReporter) -> tuple[Any, float, float]:
         """Run ``job``; return ``(RGB PIL image, load seconds, generation seconds)``."""
@@ -111,6 +159,7 @@ class BindingsEngine(_BindingsContext):
         with self._held(reporter):
             load_s = self._load_locked()
             reporter.raise_if_cancelled()  # the last point where a cancel saves the whole run
+            load_s += self._use_adapters(job.loras)
             stopped: list[BaseException] = []
 
             def on_step(step: int, steps: int, _elapsed: float) -> None:
@@ -140,7 +189,7 @@ class BindingsEngine(_BindingsContext):
         from ..media import decode_image
 
         kwargs: dict[str, Any] = {
-            "prompt": job.prompt,
+            "prompt": prompt_with_tags(job.prompt, job.loras),
             "negative_prompt": job.negative_prompt,
             "width": job.width,
             "height": job.height,
@@ -212,6 +261,15 @@ def _cancellable(lock: threading.Lock, reporter: ProgressReporter) -> Iterator[N
         yield
     finally:
         lock.release()
+
+
+def _identity(loras: tuple[SdcppLora, ...]) -> tuple[tuple[str, float, int, int], ...]:
+    """The adapters as what they do to the weights: the file (and its version) and the scale, in any order."""
+    stamps = []
+    for lora in loras:
+        stat = lora.path.stat()
+        stamps.append((str(lora.path), lora.scale, stat.st_size, stat.st_mtime_ns))
+    return tuple(sorted(stamps))
 
 
 def _generate_keywords() -> frozenset[str]:

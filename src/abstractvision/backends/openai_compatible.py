@@ -33,6 +33,7 @@ from ..types import (
     ImageEditRequest,
     ImageGenerationRequest,
     ImageToVideoRequest,
+    ProviderAdapterInfo,
     ProviderModelInfo,
     VideoGenerationRequest,
     VisionBackendCapabilities,
@@ -42,11 +43,13 @@ from ._openai_catalog import filter_models, parse_catalog
 from ._openai_dialects import (
     DIALECT_NAMES,
     SDAPI_IMG2IMG,
+    SDAPI_TXT2IMG,
     Dialect,
     ServerProfile,
     detect,
     sdapi_img2img,
     sdapi_payload,
+    sdapi_txt2img,
     server_root,
     translate,
 )
@@ -60,6 +63,7 @@ from ._openai_responses import (
     streamed_payload,
 )
 from ._openai_sdcpp_jobs import SUBMIT_PATH, native_body, run_job
+from ._openai_sdcpp_loras import listed_adapters, server_loras, takes_adapters
 from ._openai_shapes import (
     SORA,
     Shaped,
@@ -255,6 +259,9 @@ class OpenAICompatibleVisionBackend(VisionBackend):
 
     # ---- capabilities and lifecycle -----------------------------------------------------------
     def get_capabilities(self) -> VisionBackendCapabilities:
+        """The declared capabilities; LoRA turns off once ``auto`` has found a server that takes no adapters."""
+        if self._capabilities.supports_lora and self._server is not None and not takes_adapters(self._server):
+            return dataclasses.replace(self._capabilities, supports_lora=False)
         return self._capabilities
 
     def _declared_capabilities(self) -> VisionBackendCapabilities:
@@ -268,6 +275,8 @@ class OpenAICompatibleVisionBackend(VisionBackend):
             supported_tasks=tuple(tasks),
             supports_mask=self.family.edits,
             supports_seed=self.config.dialect != "openai" and not (self.config.dialect == "auto" and self._openai),
+            # LoRA: sd-server only (its structured lora list); auto may find one, until its probe says otherwise
+            supports_lora=self.config.dialect == "sdcpp" or (self.config.dialect == "auto" and not self._openai),
         )
 
     def close(self) -> None:
@@ -285,6 +294,17 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         response = self._transport.send(HttpCall("GET", url))
         models = parse_catalog(response.json(), response.url, openai)
         return filter_models(models, task, openai)
+
+    def list_provider_adapters(self) -> list[ProviderAdapterInfo]:
+        """sd-server's adapters (``GET /sdapi/v1/loras``: files under its ``--lora-model-dir``); ``[]`` for a
+        server that takes none. Asks the server for its dialect first when ``auto`` has not yet."""
+        return self._transport.drive(self._adapters())
+
+    def _adapters(self) -> Operation:
+        server: ServerProfile = yield from self._profile()
+        if not takes_adapters(server):
+            return []
+        return (yield from listed_adapters(server_root(self.config.base_url), server))  # type: ignore[arg-type]
 
     # ---- tasks: plain forms delegate to the progress forms ------------------------------------
     def generate_image(self, request: ImageGenerationRequest) -> GeneratedAsset:
@@ -422,9 +442,13 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         dialect = server.dialect
         fields, wire, dropped = translate(dialect, shaped.fields, strict=self.config.strict_params, model=model)
         shaped.ignored += dropped
-        route = server.route(task)
+        adapters = getattr(request, "lora_adapters", ())
+        root = server_root(self.config.base_url)  # type: ignore[arg-type]
+        lora = (yield from server_loras(root, server, adapters)) if adapters else None
+        route = server.route(task, lora=bool(lora))
         if route != "openai":
-            return (yield from self._sdcpp_api(route, task, request, fields, reporter, self._notes(shaped, dialect)))
+            notes = self._notes(shaped, dialect)
+            return (yield from self._sdcpp_api(route, task, request, fields, reporter, notes, lora))
         if task == "image_to_image":
             path = self.config.image_edits_path
             if dialect.image_field:
@@ -439,24 +463,37 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         return (yield from self._assets(response, fields, path, "image", self._notes(shaped, dialect)))
 
     def _sdcpp_api(
-        self, route: str, task: str, request: Any, fields: dict[str, Any], reporter: ProgressReporter, notes: dict
+        self,
+        route: str,
+        task: str,
+        request: Any,
+        fields: dict[str, Any],
+        reporter: ProgressReporter,
+        notes: dict,
+        lora: list[dict[str, Any]] | None = None,
     ) -> Operation:
-        """sd-server beyond ``/v1``: its native job API (``native``) or its A1111 img2img (``sdapi``)."""
+        """sd-server beyond ``/v1``: its native job API (``native``) or its A1111 API (``sdapi``: img2img,
+        and txt2img for a generation with adapters); ``lora`` goes in the body as it is."""
         root = server_root(self.config.base_url)  # type: ignore[arg-type]
         edit = task == "image_to_image"
         image = image_b64(request.image) if edit else None
         mask = image_b64(request.mask) if edit and request.mask is not None else None
+        with_lora = {"lora": lora} if lora else {}
+        notes = {**notes, **with_lora}
         if route == "native":
-            body = native_body(fields, image, mask)
+            body = {**native_body(fields, image, mask), **with_lora}
             interval, limit = self.config.poll_interval_s, self.config.job_timeout_s
             payload, response, job_id, job_s = yield from run_job(root, body, reporter, interval, limit)
             notes = {**notes, "job_id": job_id, "job_s": job_s}
             return (yield from self._assets(response, fields, SUBMIT_PATH, "image", notes, payload))
-        png = sniff_mime_type(request.image) == "image/png"
-        body = sdapi_img2img(fields, image, mask, png_size(request.image) if png else None)  # type: ignore[arg-type]
-        response = yield HttpCall("POST", f"{root}{SDAPI_IMG2IMG}", json=json_body(body))
+        if edit:
+            size = png_size(request.image) if sniff_mime_type(request.image) == "image/png" else None
+            path, body = SDAPI_IMG2IMG, sdapi_img2img(fields, image, mask, size)  # type: ignore[arg-type]
+        else:
+            path, body = SDAPI_TXT2IMG, sdapi_txt2img(fields)
+        response = yield HttpCall("POST", f"{root}{path}", json=json_body({**body, **with_lora}))
         payload = sdapi_payload(response.json(), response.url)
-        return (yield from self._assets(response, fields, SDAPI_IMG2IMG, "image", notes, payload))
+        return (yield from self._assets(response, fields, path, "image", notes, payload))
 
     def _notes(self, shaped: Shaped, dialect: Dialect) -> dict[str, Any]:
         return {**self._dropped(shaped), "dialect": dialect.name}

@@ -13,6 +13,9 @@ Nothing is ever downloaded: model files are local paths, and a missing engine is
 Upscaling (``image_upscale``, offered when ``upscale_model`` names an ESRGAN-family file) runs
 ``sd-cli -M upscale`` (no diffusion model needed) or the bindings' upscaler, ``upscale_repeats``
 passes, then resizes to the requested size (:mod:`._upscale`).
+
+LoRA adapters (``lora_adapters``) are files: a path, or a name in ``lora_dir``; each call gets its
+own folder of links and prompt tags built by the backend (:mod:`._sdcpp_lora`), in both modes.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from ..types import (
     ImageEditRequest,
     ImageGenerationRequest,
     ImageUpscaleRequest,
+    ProviderAdapterInfo,
     ProviderModelInfo,
     VisionBackendCapabilities,
 )
@@ -60,6 +64,7 @@ from ._sdcpp_job import (
     plain_options,
     text_fields,
 )
+from ._sdcpp_lora import link_adapters, list_adapters, refuse_tags, resolve_adapters
 from ._sdcpp_upscale import SdcppUpscaler
 from .base_backend import UPSCALE_TASK, ProgressArg, VisionBackend, replace_request
 
@@ -174,9 +179,13 @@ class StableDiffusionCppBackendConfig:
         flag="--upscale-repeats",
         help="Upscaler passes per upscale (an x4 model twice: x16), before resizing to the requested size.",
     )
+    lora_dir: str | None = setting(
+        env="ABSTRACTVISION_SDCPP_LORA_DIR",
+        help="Folder of LoRA files (.safetensors, .gguf, .ckpt, .pt): an adapter may be named by its file name.",
+    )
 
     def __post_init__(self) -> None:
-        for name in (*_MODEL_FIELDS, "cwd", "models_dir", "sd_cli_path", "upscale_model"):
+        for name in (*_MODEL_FIELDS, "cwd", "models_dir", "sd_cli_path", "upscale_model", "lora_dir"):
             value = getattr(self, name)
             if isinstance(value, os.PathLike):
                 object.__setattr__(self, name, os.fspath(value))
@@ -232,6 +241,11 @@ class StableDiffusionCppBackendConfig:
         self.require_model()
         for name, _, _, path in self.model_files():
             _require_file(name, path)
+
+    @property
+    def lora_folder(self) -> Path | None:
+        """``lora_dir`` as an absolute path (``None`` when unset)."""
+        return self.resolve(self.lora_dir) if self.lora_dir else None
 
     def upscaler_file(self) -> Path:
         """The upscaler's absolute path, once checked to exist (an error naming the setting if not)."""
@@ -303,6 +317,7 @@ class StableDiffusionCppVisionBackend(VisionBackend):
             max_width=MAX_SIZE,
             max_height=MAX_SIZE,
             cancels_running=cli,
+            supports_lora=bool(tasks),
         )
 
     def capability_hint(self, task: str) -> str | None:
@@ -341,6 +356,11 @@ class StableDiffusionCppVisionBackend(VisionBackend):
                 if path.suffix.lower() in MODEL_SUFFIXES and path.is_file() and path not in entries:
                     entries[path] = _model_info(path, "models_dir", IMAGE_TASKS)
         return [info for info in entries.values() if task is None or task in info.capabilities]
+
+    def list_provider_adapters(self) -> list[ProviderAdapterInfo]:
+        """The LoRA files directly in ``lora_dir`` (``id``: the file name without its suffix, what
+        ``LoRAAdapterSpec(source=...)`` takes)."""
+        return list_adapters(self.config.lora_folder)
 
     # ---- normalize hooks: sd.cpp's defaults and size rules ---------------------------------------
     def normalize_generate_image_request(self, request: ImageGenerationRequest) -> ImageGenerationRequest:
@@ -417,6 +437,9 @@ class StableDiffusionCppVisionBackend(VisionBackend):
                 field=unset[0],
             )
         options = plain_options(request.extra)
+        refuse_tags({"prompt": request.prompt, "negative_prompt": request.negative_prompt or ""})
+        base = Path(self.config.cwd or os.getcwd())
+        loras = resolve_adapters(request.lora_adapters, self.config.lora_folder, base)
         return SdcppJob(
             task=task,
             prompt=request.prompt,
@@ -430,6 +453,7 @@ class StableDiffusionCppVisionBackend(VisionBackend):
             init_image=getattr(request, "image", None),
             mask=getattr(request, "mask", None),
             options=options,
+            loras=loras,
         )
 
     def _run_job(self, job: SdcppJob, progress_callback: ProgressArg) -> GeneratedAsset:
@@ -457,7 +481,10 @@ class StableDiffusionCppVisionBackend(VisionBackend):
             init = write_input(folder, "init", job.init_image) if job.init_image is not None else None
             mask = write_input(folder, "mask", job.mask) if job.mask is not None else None
             files = [(flag, str(path)) for _, flag, _, path in self.config.model_files()]
-            argv = build_argv(executable, files, job, output, init, mask, self.config.extra_args)
+            loras = folder / "loras" if job.loras else None
+            if loras is not None:
+                link_adapters(loras, job.loras)  # removed with the call's folder
+            argv = build_argv(executable, files, job, output, init, mask, self.config.extra_args, loras)
             check_command_line(argv, text_fields(job))
             result = run_process(
                 argv, cwd=self.config.cwd or folder, timeout_s=self.config.timeout_s, reporter=reporter
@@ -503,6 +530,8 @@ class StableDiffusionCppVisionBackend(VisionBackend):
             metadata["options"] = options
         if mode == "cli" and self.config.extra_args:
             metadata["extra_args"] = list(self.config.extra_args)
+        if job.loras:
+            metadata["lora_files"] = {lora.name: lora.path.name for lora in job.loras}
         return {**metadata, **timings}
 
 
