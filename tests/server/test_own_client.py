@@ -8,14 +8,16 @@ import asyncio
 import threading
 import time
 
+import httpx
 import pytest
 
 from abstractvision import VisionManager
 from abstractvision.backends.openai_compatible import OpenAICompatibleBackendConfig, OpenAICompatibleVisionBackend
-from abstractvision.errors import GenerationCancelledError, ProviderError, RateLimitError
+from abstractvision.errors import AdapterNotAvailableError, GenerationCancelledError, ProviderError, RateLimitError
 from abstractvision.media import inspect_image
 from abstractvision.testing.slow import SlowBackend, SlowConfig
 from fixtures.images import make_png
+from fixtures.loras import pixel
 from fixtures.server_api import wait_for, wait_for_status
 
 pytestmark = pytest.mark.timeout(60)
@@ -169,3 +171,38 @@ def test_the_seed_the_server_drew_reaches_the_client(live_server, client_for, re
     [job] = server.service.records.list("anonymous")
     assert asset.metadata["seed"] == job["result"][0]["seed"]
     assert isinstance(asset.metadata["seed"], int)
+
+
+def test_adapters_travel_as_the_servers_lora_field_and_are_checked_before_anything_runs(
+    live_server, client_for, lora_folder
+):
+    """The ``abstractvision`` dialect carries adapters (generations and multipart edits) as the server's
+    ``lora`` field, lists them from ``GET /v1/adapters``, and refuses an unlisted one client-side, typed."""
+
+    def slow_backend() -> SlowBackend:
+        return SlowBackend(SlowConfig(step_s=0.0, steps=2, lora_dir=str(lora_folder)))
+
+    server = live_server(slow_backend(), model_id="slow-1")
+    manager = client_for(server)
+    assert manager.backend.get_capabilities().supports_lora
+    assert [info.id for info in manager.list_provider_adapters()] == ["glow", "ink"]
+
+    direct = VisionManager(backend=slow_backend())
+    for adapters in (["ink:0.5"], [{"source": "glow", "scale": 2.0}, "ink"]):
+        remote = manager.generate_image("a", seed=3, width=16, height=16, lora_adapters=adapters)
+        local = direct.generate_image("a", seed=3, width=16, height=16, lora_adapters=adapters)
+        assert pixel(remote.data) == pixel(local.data)
+        assert remote.metadata["lora_adapters"] == local.metadata["lora_adapters"]
+    plain = manager.generate_image("a", seed=3, width=16, height=16)
+    assert pixel(plain.data) == pixel(direct.generate_image("a", seed=3, width=16, height=16).data)
+    assert pixel(plain.data) != pixel(remote.data)
+
+    image = make_png(16, 16)
+    edited = manager.edit_image("a", image, seed=3, lora_adapters=["ink:0.5"])
+    assert pixel(edited.data) == pixel(direct.edit_image("a", image, seed=3, lora_adapters=["ink:0.5"]).data)
+
+    jobs_before = httpx.get(f"{server.base_url}/jobs").json()["data"]
+    for bad in (["missing"], [str(lora_folder.parent / "outside.safetensors")]):
+        with pytest.raises(AdapterNotAvailableError, match=r"lora_adapters\[0\]\.source: abstractvision serve offers"):
+            manager.generate_image("a", seed=3, lora_adapters=bad)
+    assert httpx.get(f"{server.base_url}/jobs").json()["data"] == jobs_before  # no job was made

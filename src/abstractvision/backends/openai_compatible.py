@@ -53,6 +53,7 @@ from ._openai_dialects import (
     server_root,
     translate,
 )
+from ._openai_loras import listed_adapters, server_loras, takes_adapters
 from ._openai_responses import (
     checked_media,
     decode_b64,
@@ -63,7 +64,6 @@ from ._openai_responses import (
     streamed_payload,
 )
 from ._openai_sdcpp_jobs import SUBMIT_PATH, native_body, run_job
-from ._openai_sdcpp_loras import listed_adapters, server_loras, takes_adapters
 from ._openai_shapes import (
     SORA,
     Shaped,
@@ -275,8 +275,10 @@ class OpenAICompatibleVisionBackend(VisionBackend):
             supported_tasks=tuple(tasks),
             supports_mask=self.family.edits,
             supports_seed=self.config.dialect != "openai" and not (self.config.dialect == "auto" and self._openai),
-            # LoRA: sd-server only (its structured lora list); auto may find one, until its probe says otherwise
-            supports_lora=self.config.dialect == "sdcpp" or (self.config.dialect == "auto" and not self._openai),
+            # LoRA: sd-server (its structured lora list) and abstractvision serve (its lora field); auto may
+            # find one, until its probe says otherwise
+            supports_lora=self.config.dialect in ("sdcpp", "abstractvision")
+            or (self.config.dialect == "auto" and not self._openai),
         )
 
     def close(self) -> None:
@@ -296,7 +298,8 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         return filter_models(models, task, openai)
 
     def list_provider_adapters(self) -> list[ProviderAdapterInfo]:
-        """sd-server's adapters (``GET /sdapi/v1/loras``: files under its ``--lora-model-dir``); ``[]`` for a
+        """The server's adapters: ``abstractvision serve``'s ``GET /v1/adapters``, sd-server's ``GET /sdapi/v1/loras``
+        (files under its ``--lora-model-dir``); ``[]`` for a
         server that takes none. Asks the server for its dialect first when ``auto`` has not yet."""
         return self._transport.drive(self._adapters())
 
@@ -446,6 +449,8 @@ class OpenAICompatibleVisionBackend(VisionBackend):
         root = server_root(self.config.base_url)  # type: ignore[arg-type]
         lora = (yield from server_loras(root, server, adapters)) if adapters else None
         route = server.route(task, lora=bool(lora))
+        if lora and route == "openai":  # abstractvision serve: its own lora field, on /v1
+            wire = {**wire, "lora": lora}
         if route != "openai":
             notes = self._notes(shaped, dialect)
             return (yield from self._sdcpp_api(route, task, request, fields, reporter, notes, lora))

@@ -11,7 +11,7 @@ import base64
 import pytest
 
 from abstractvision import VisionManager
-from abstractvision.backends._openai_sdcpp_loras import MAX_LISTED, parse_listing
+from abstractvision.backends._openai_loras import MAX_LISTED, parse_abstractvision_listing, parse_listing
 from abstractvision.backends.openai_compatible import OpenAICompatibleBackendConfig, OpenAICompatibleVisionBackend
 from abstractvision.errors import (
     AdapterNotAvailableError,
@@ -129,6 +129,21 @@ def test_a_listing_is_bounded():
     assert len(parse_listing(entries[:MAX_LISTED], "http://x/sdapi/v1/loras")) == MAX_LISTED
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [[], {"data": "ink"}, {"data": [{"id": 3}]}, {"data": [{"id": "ink", "weight_name": 5}]}, {"data": [{"id": ""}]}],
+)
+def test_a_malformed_abstractvision_listing_is_a_typed_error(payload):
+    with pytest.raises(InvalidProviderResponseError, match="http://x/v1/adapters"):
+        parse_abstractvision_listing(payload, "http://x/v1/adapters")
+
+
+def test_an_abstractvision_listing_keeps_ids_weight_names_and_sizes():
+    payload = {"data": [{"id": "ink", "object": "adapter", "weight_name": "w.safetensors", "size_bytes": 12}]}
+    (info,) = parse_abstractvision_listing(payload, "http://x/v1/adapters")
+    assert (info.id, info.weight_name, info.size_bytes, info.path) == ("ink", "w.safetensors", 12, None)
+
+
 def test_newer_sd_servers_job_api_gets_the_list_in_its_body(openai_server):
     openai_server.sdcpp_jobs = True
     openai_server.models = [{"id": "sd-cpp-local", "object": "model", "owned_by": "local"}]
@@ -144,7 +159,7 @@ def test_newer_sd_servers_job_api_gets_the_list_in_its_body(openai_server):
     assert asset.metadata["endpoint"] == "/sdcpp/v1/img_gen"
 
 
-@pytest.mark.parametrize("dialect", ["generic", "openai", "localai", "vllm-omni", "sglang", "abstractvision"])
+@pytest.mark.parametrize("dialect", ["generic", "openai", "localai", "vllm-omni", "sglang"])
 def test_other_dialects_refuse_adapters_before_sending_anything(openai_server, dialect):
     manager = manager_for(openai_server, dialect=dialect, model_id="sd-local")
     assert manager.backend.get_capabilities().supports_lora is False
