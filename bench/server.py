@@ -580,9 +580,9 @@ def parse_args() -> argparse.Namespace:
     group.add_argument(
         "--engine-threads",
         type=int,
-        default=max((os.cpu_count() or 2) // 2, 1),
-        help="threads for sd-server and sd-cli (-t), default: what python mode uses (the bindings' default, half "
-        "the CPUs); 0: each engine's own default (sd-server and sd-cli: the physical cores)",
+        default=0,
+        help="threads for sd-server and sd-cli (-t); default 0: each engine's own default, the physical cores "
+        "(python mode uses the same count)",
     )
     group = parser.add_argument_group("load")
     group.add_argument("--load-clients", type=int, default=64, help="clients at once (default 64)")

@@ -49,6 +49,15 @@ _KEYWORD_ALIASES = {"sampling_method": "sample_method", "sampler": "sample_metho
 _C_CALLS = threading.Lock()
 
 
+def engine_threads(bindings: Any) -> int:
+    """sd-cli's default thread count, the machine's physical cores, for the bindings too.
+
+    Why: the bindings default to half the logical CPUs, so python mode ran at about half sd-cli's and
+    sd-server's speed on the same machine (measured 0.55x on 2 cores, docs/benchmarks.md).
+    """
+    return max(1, int(bindings.sd_get_num_physical_cores()))
+
+
 def import_bindings() -> Any:
     """The ``stable_diffusion_cpp`` module, or an error saying how to install it."""
     from . import optional_dependency
@@ -93,7 +102,7 @@ class _BindingsContext:
                 model.close()
 
     def _open(self, bindings: Any) -> Any:
-        return bindings.StableDiffusion(**self.model_paths, verbose=False)
+        return bindings.StableDiffusion(**self.model_paths, n_threads=engine_threads(bindings), verbose=False)
 
     @contextmanager
     def _held(self, reporter: ProgressReporter) -> Iterator[None]:
@@ -131,7 +140,12 @@ class BindingsEngine(_BindingsContext):
         if self._lora_folder is None:
             self._lora_folder = Path(tempfile.mkdtemp(prefix="abstractvision-sdcpp-lora-"))
         self._applied = ()
-        return bindings.StableDiffusion(**self.model_paths, lora_model_dir=str(self._lora_folder), verbose=False)
+        return bindings.StableDiffusion(
+            **self.model_paths,
+            lora_model_dir=str(self._lora_folder),
+            n_threads=engine_threads(bindings),
+            verbose=False,
+        )
 
     def unload(self) -> None:
         super().unload()
