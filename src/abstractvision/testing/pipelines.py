@@ -235,28 +235,38 @@ def build_random_lora(
     seed: int = 0,
     rank: int = 4,
     weight_name: str = "pytorch_lora_weights.safetensors",
+    text_encoder: bool = False,
 ) -> Path:
-    """Write a random LoRA adapter for the UNet of the random ``pipeline`` folder and return its file.
+    """Write a random LoRA adapter for the random ``pipeline`` folder and return its file.
 
-    PEFT LoRA layers on the UNet's attention projections with random (nonzero) up-projections, so
-    the adapter visibly changes pixels, saved by ``StableDiffusionPipeline.save_lora_weights`` in
-    the Diffusers LoRA format as ``destination/weight_name``. Same ``seed``, same weights.
+    PEFT LoRA layers on the UNet's attention projections (and, with ``text_encoder``, on the text
+    encoder's) with random nonzero up-projections, so the adapter visibly changes pixels, saved by
+    ``StableDiffusionPipeline.save_lora_weights`` in the Diffusers LoRA format as
+    ``destination/weight_name``. Same arguments, same weights.
     """
     import torch
     from diffusers import StableDiffusionPipeline, UNet2DConditionModel
-    from peft import LoraConfig
+    from peft import LoraConfig, inject_adapter_in_model
     from peft.utils import get_peft_model_state_dict
+    from transformers import CLIPTextModel
 
     from ..backends._diffusers_loading import quiet_loading
 
+    folder = Path(pipeline).expanduser()
     with quiet_loading():
-        unet = UNet2DConditionModel.from_pretrained(Path(pipeline).expanduser() / "unet")
+        unet = UNet2DConditionModel.from_pretrained(folder / "unet")
+        encoder = CLIPTextModel.from_pretrained(folder / "text_encoder") if text_encoder else None
     torch.manual_seed(seed)
-    targets = ["to_q", "to_k", "to_v", "to_out.0"]
-    unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=targets, init_lora_weights=False))
-    StableDiffusionPipeline.save_lora_weights(
-        destination, unet_lora_layers=get_peft_model_state_dict(unet), weight_name=weight_name
-    )
+
+    def lora(*targets: str) -> LoraConfig:
+        return LoraConfig(r=rank, lora_alpha=rank, target_modules=list(targets), init_lora_weights=False)
+
+    unet.add_adapter(lora("to_q", "to_k", "to_v", "to_out.0"))
+    layers = {"unet_lora_layers": get_peft_model_state_dict(unet)}
+    if encoder is not None:  # peft's own injection: Transformers' add_adapter may insist on a newer peft
+        encoder = inject_adapter_in_model(lora("q_proj", "k_proj", "v_proj", "out_proj"), encoder)
+        layers["text_encoder_lora_layers"] = get_peft_model_state_dict(encoder)
+    StableDiffusionPipeline.save_lora_weights(destination, weight_name=weight_name, **layers)
     return Path(destination) / weight_name
 
 
