@@ -43,12 +43,14 @@ def time_case(folder: Path, lora: Path, size: int, steps: int, rounds: int) -> d
     from diffusers import StableDiffusionPipeline
 
     from abstractvision import LoRAAdapterSpec, VisionManager
+    from abstractvision.backends._diffusers_loading import quiet_loading
     from abstractvision.backends.huggingface_diffusers import (
         HuggingFaceDiffusersBackendConfig,
         HuggingFaceDiffusersVisionBackend,
     )
 
-    raw = StableDiffusionPipeline.from_pretrained(str(folder), local_files_only=True)  # float32, as the backend on CPU
+    with quiet_loading():  # float32, as the backend on a CPU
+        raw = StableDiffusionPipeline.from_pretrained(str(folder), local_files_only=True)
     raw.set_progress_bar_config(disable=True)
     raw.load_lora_weights(str(lora.parent), weight_name=lora.name, adapter_name="style")
     raw.set_adapters(["style"], adapter_weights=[SCALE])

@@ -343,3 +343,17 @@ def test_one_file_named_twice_in_a_call_is_refused(manager, tiny_loras):
     with pytest.raises(InvalidRequestError, match=r"same file as lora_adapters\[0\]") as info:
         generate(manager, "a", {"source": str(tiny_loras / "a.safetensors"), "adapter_name": "again"})
     assert info.value.field == "lora_adapters[1]"
+
+
+@pytest.mark.slow
+def test_a_float32_retry_reloads_the_call_adapters(tiny_diffusers_pipeline, tiny_loras, tmp_path):
+    from fixtures.tiny_diffusers import overflowing_copy
+
+    folder = overflowing_copy(tiny_diffusers_pipeline, tmp_path / "overflow")
+    backend = backend_for(folder, torch_dtype="float16", lora_dir=str(tiny_loras))
+    with VisionManager(backend=backend) as vm:
+        with pytest.warns(RuntimeWarning, match="retrying in float32"):
+            asset = vm.generate_image(PROMPT, lora_adapters=["a:0.7"], **CALL)
+        assert asset.metadata["fp32_retry"] is True
+        assert numpy.array_equal(pixels(asset.data), raw_pixels(folder, [(tiny_loras / "a.safetensors", 0.7)]))
+        assert numpy.array_equal(generate(vm), raw_pixels(folder))  # and the float32 pipeline is left clean
