@@ -237,7 +237,12 @@ def _not_found(source: str, lora_dir: str | None) -> str:
             f"LoRA adapter {source!r} not found: no such file or folder ({Path(source).expanduser().absolute()}). "
             f"Give the path of a {_SUFFIX} file or LoRA folder, a name in lora_dir, or a Hugging Face repo id"
         )
-    where = f"no {source!r} or {source + _SUFFIX!r} in lora_dir {lora_dir}" if lora_dir else "no lora_dir is set"
+    if not lora_dir:
+        where = "no lora_dir is set"
+    elif not Path(lora_dir).expanduser().is_dir():
+        where = f"lora_dir {lora_dir} is not a folder"
+    else:
+        where = f"no {source!r} or {source + _SUFFIX!r} in lora_dir {lora_dir}"
     return (
         f"LoRA adapter {source!r} not found: {where}, and no file or folder of that name here. Put "
         f"{source}{_SUFFIX} in a folder set as lora_dir ({LORA_DIR_SETTING}), or give the path of a "
