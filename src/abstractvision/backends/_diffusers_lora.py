@@ -11,11 +11,12 @@ the base model, so nothing has to be undone.
 
 Why switch lazily: the keeper remembers the active set (names and scales) and touches the
 pipeline only when the next call's set differs. Each switch walks every module of the UNet and
-text encoder; measured on the tiny test pipeline (2 CPU cores, one torch thread) ``set_adapters``
-takes about 2 ms, ``disable_lora`` 3.5 ms and ``enable_lora`` 2 ms, against a 30 ms call: over the
-5 % overhead budget if done on every call, and nothing when the set repeats. What a call produces
-is the same either way, because the modules' adapter state changes only here, under the backend's
-pipeline lock (loading, switching and the call itself all run holding it).
+text encoder: on the tiny test pipeline (2 CPU cores, one torch thread; ``bench/lora_overhead.py``)
+``set_adapters`` takes about 1.4 ms and ``disable_lora`` + ``enable_lora`` 2.8 ms, against a 60 ms
+LoRA call, so switching on every call would spend 2.5 to 5 % of the 5 % overhead budget; a repeated
+set costs one tuple comparison. What a call produces is the same either way, because the modules'
+adapter state changes only here, under the backend's pipeline lock (loading, switching and the
+call itself all run holding it).
 
 Image-to-image and inpainting pipelines are made with ``from_pipe`` and share the text pipeline's
 UNet and text encoder, the modules LoRA layers live in: one keeper serves all three pipelines, an
