@@ -104,3 +104,45 @@ def test_a_nan_float16_result_on_cuda_is_retried_in_float32(cuda, tiny_diffusers
     assert any("retrying in float32" in str(w.message) for w in caught)
     assert asset.metadata["fp32_retry"] is True and asset.metadata["torch_dtype"] == "float32"
     assert asset.metadata["device"].startswith("cuda") and pixels(asset.data).max() > 0
+
+
+def test_lora_on_cuda_matches_raw_diffusers_and_leaves_no_trace(cuda, tiny_diffusers_pipeline, tiny_loras):
+    from diffusers import StableDiffusionPipeline
+
+    config = HuggingFaceDiffusersBackendConfig(
+        model_id=str(tiny_diffusers_pipeline),
+        device="cuda",
+        torch_dtype="float16",
+        cpu_offload="none",
+        lora_dir=str(tiny_loras),
+    )
+    with HuggingFaceDiffusersVisionBackend(config=config) as backend:
+        manager = VisionManager(backend=backend)
+        plain = pixels(manager.generate_image("a red cat", seed=42, **SMALL).data)
+        styled = pixels(manager.generate_image("a red cat", seed=42, lora_adapters=["a:0.7"], **SMALL).data)
+        again = pixels(manager.generate_image("a red cat", seed=42, **SMALL).data)
+    pipe = StableDiffusionPipeline.from_pretrained(
+        str(tiny_diffusers_pipeline), local_files_only=True, torch_dtype=cuda.float16
+    ).to("cuda")
+    pipe.set_progress_bar_config(disable=True)
+    pipe.load_lora_weights(str(tiny_loras), weight_name="a.safetensors", adapter_name="a")
+    pipe.set_adapters(["a"], adapter_weights=[0.7])
+    raw = pipe(
+        prompt="a red cat", width=64, height=64, num_inference_steps=4, generator=cuda.Generator("cuda").manual_seed(42)
+    ).images[0]
+    assert numpy.array_equal(styled, numpy.asarray(raw.convert("RGB")))
+    assert numpy.array_equal(again, plain) and not numpy.array_equal(styled, plain)
+
+
+def test_lora_with_model_offload_leaves_no_trace(cuda, tiny_diffusers_pipeline, tiny_loras, png_bytes):
+    config = HuggingFaceDiffusersBackendConfig(
+        model_id=str(tiny_diffusers_pipeline), cpu_offload="model", lora_dir=str(tiny_loras)
+    )
+    with HuggingFaceDiffusersVisionBackend(config=config) as backend:
+        manager = VisionManager(backend=backend)
+        plain = pixels(manager.generate_image("a cat", seed=9, **SMALL).data)
+        styled = pixels(manager.generate_image("a cat", seed=9, lora_adapters=["a", "b:0.5"], **SMALL).data)
+        edited = manager.edit_image("a dog", png_bytes, seed=9, steps=4, strength=0.5, lora_adapters=["b"])
+        again = pixels(manager.generate_image("a cat", seed=9, **SMALL).data)
+    assert numpy.array_equal(again, plain) and not numpy.array_equal(styled, plain)
+    assert edited.metadata["lora_adapters"] == [{"source": "b", "scale": 1.0}]

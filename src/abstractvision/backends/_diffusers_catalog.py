@@ -59,18 +59,47 @@ def tasks_for_pipeline_class(class_name: str) -> tuple[str, ...]:
     return ("text_to_image",)
 
 
-def _latest_snapshot(repo_folder: Path, revision: str | None = None) -> Path | None:
+def _latest_snapshot(
+    repo_folder: Path, revision: str | None = None, marker: str | None = "model_index.json"
+) -> Path | None:
     """The snapshot ``refs/<revision or main>`` points to (or ``snapshots/<revision>`` for a commit
-    hash); without a revision and without ``refs/main``, the newest snapshot with a model_index.json."""
+    hash); without a revision and without ``refs/main``, the newest snapshot. Only snapshots holding
+    ``marker`` count (``None``: any)."""
+
+    def fits(snapshot: Path) -> bool:
+        return (snapshot / marker).is_file() if marker else snapshot.is_dir()
+
     snapshots = repo_folder / "snapshots"
     ref = repo_folder / "refs" / (revision or "main")
     pinned = snapshots / ref.read_text("utf-8").strip() if ref.is_file() else snapshots / (revision or "-")
-    if (pinned / "model_index.json").is_file():
+    if fits(pinned):
         return pinned
     if revision is not None:
         return None
-    candidates = [p for p in snapshots.glob("*") if (p / "model_index.json").is_file()]
+    candidates = [p for p in snapshots.glob("*") if fits(p)]
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def cached_repos(cache_dir: str | Path | None = None, marker: str | None = None) -> list[tuple[str, Path]]:
+    """``(repo id, snapshot folder)`` of every model repo in the hub cache (whose snapshot holds
+    ``marker``, when given), sorted by id."""
+    root = Path(cache_dir or default_hub_cache()).expanduser()
+    if not root.is_dir():
+        return []
+    found = []
+    for repo_folder in sorted(root.glob("models--*")):
+        snapshot = _latest_snapshot(repo_folder, marker=marker)
+        if snapshot is not None:
+            found.append((repo_folder.name[len("models--") :].replace("--", "/", 1), snapshot))
+    return found
+
+
+def cached_snapshot(
+    repo_id: str, cache_dir: str | Path | None = None, revision: str | None = None, marker: str | None = None
+) -> Path | None:
+    """The cached snapshot folder of hub repo ``repo_id`` (holding ``marker``, when given), else None."""
+    repo_folder = Path(cache_dir or default_hub_cache()).expanduser() / ("models--" + repo_id.replace("/", "--"))
+    return _latest_snapshot(repo_folder, revision, marker) if repo_folder.is_dir() else None
 
 
 def _read_index(snapshot: Path) -> dict[str, Any] | None:
@@ -93,8 +122,7 @@ def pipeline_folder(model_id: str, cache_dir: str | Path | None = None, revision
         return folder if (folder / "model_index.json").is_file() else None
     if model_id.count("/") != 1:
         return None
-    repo_folder = Path(cache_dir or default_hub_cache()).expanduser() / ("models--" + model_id.replace("/", "--"))
-    return _latest_snapshot(repo_folder, revision) if repo_folder.is_dir() else None
+    return cached_snapshot(model_id, cache_dir, revision, "model_index.json")
 
 
 def size_multiple(folder: Path) -> int | None:
@@ -115,19 +143,14 @@ def size_multiple(folder: Path) -> int | None:
 
 def list_cached_pipelines(cache_dir: str | Path | None = None, task: str | None = None) -> list[ProviderModelInfo]:
     """Every cached Diffusers pipeline (optionally only those serving ``task``), sorted by id."""
-    root = Path(cache_dir or default_hub_cache()).expanduser()
-    if not root.is_dir():
-        return []
     found: list[ProviderModelInfo] = []
-    for repo_folder in sorted(root.glob("models--*")):
-        snapshot = _latest_snapshot(repo_folder)
-        index = _read_index(snapshot) if snapshot is not None else None
+    for model_id, snapshot in cached_repos(cache_dir, "model_index.json"):
+        index = _read_index(snapshot)
         if index is None:
             continue
         tasks = tasks_for_pipeline_class(index["_class_name"])
         if not tasks or (task is not None and task not in tasks):
             continue
-        model_id = repo_folder.name[len("models--") :].replace("--", "/", 1)
         found.append(
             ProviderModelInfo(
                 id=model_id,
@@ -140,4 +163,12 @@ def list_cached_pipelines(cache_dir: str | Path | None = None, task: str | None 
     return found
 
 
-__all__ = ["default_hub_cache", "list_cached_pipelines", "pipeline_folder", "size_multiple", "tasks_for_pipeline_class"]
+__all__ = [
+    "cached_repos",
+    "cached_snapshot",
+    "default_hub_cache",
+    "list_cached_pipelines",
+    "pipeline_folder",
+    "size_multiple",
+    "tasks_for_pipeline_class",
+]

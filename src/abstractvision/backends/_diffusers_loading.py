@@ -281,9 +281,14 @@ def engine_errors(model_id: str | None, doing: str, out_of_memory_advice: str) -
     except AbstractVisionError:
         raise
     except Exception as exc:
-        if "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError":
+        if is_out_of_memory(exc):
             raise EngineError(f"{model_id} ran out of memory {doing}: try {out_of_memory_advice} ({exc})") from exc
         raise EngineError(f"{model_id} failed {doing}: {type(exc).__name__}: {exc}") from exc
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch's out-of-memory errors (CUDA, MPS, CPU allocator) by type name or message."""
+    return "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError"
 
 
 @contextlib.contextmanager
@@ -381,6 +386,7 @@ __all__ = [
     "engine_errors",
     "generator_device",
     "import_engine",
+    "is_out_of_memory",
     "load_pipeline",
     "not_cached_error",
     "place",

@@ -10,10 +10,17 @@
 from __future__ import annotations
 
 from .pipelines import (
+    build_random_lora,
     build_random_pipeline,
     build_tiny_pipeline,
     build_tiny_upscale_pipeline,
     write_clip_tokenizer_files,
 )
 
-__all__ = ["build_random_pipeline", "build_tiny_pipeline", "build_tiny_upscale_pipeline", "write_clip_tokenizer_files"]
+__all__ = [
+    "build_random_lora",
+    "build_random_pipeline",
+    "build_tiny_pipeline",
+    "build_tiny_upscale_pipeline",
+    "write_clip_tokenizer_files",
+]

@@ -8,8 +8,9 @@ Its images are noise: it proves an installation works, not that a model is good.
 ``build_tiny_pipeline(folder)`` writes a ~0.7 MB pipeline folder; ``build_random_pipeline(folder,
 scale=...)`` a wider one whose calls take about a second (benchmarks); ``build_tiny_upscale_pipeline``
 a ~0.8 MB ``StableDiffusionUpscalePipeline`` (the x4 upscaler's architecture: a UNet taking the
-latents and the low-resolution image, 7 channels, and a 4x VAE). All need the ``diffusers`` extra
-and import it only when called.
+latents and the low-resolution image, 7 channels, and a 4x VAE); ``build_random_lora(folder, out)``
+a random LoRA adapter for such a pipeline. All need the ``diffusers`` extra (and peft for the
+adapter) and import it only when called.
 """
 
 from __future__ import annotations
@@ -227,9 +228,57 @@ def build_tiny_upscale_pipeline(folder: str | Path, *, seed: int = 0) -> Path:
     return _build_once(folder, {"upscaler": "x4", "seed": seed}, make)
 
 
+def build_random_lora(
+    pipeline: str | Path,
+    destination: str | Path,
+    *,
+    seed: int = 0,
+    rank: int = 4,
+    weight_name: str = "pytorch_lora_weights.safetensors",
+    text_encoder: bool = False,
+) -> Path:
+    """Write a random LoRA adapter for the random ``pipeline`` folder and return its file.
+
+    PEFT LoRA layers on the UNet's attention projections (and, with ``text_encoder``, on the text
+    encoder's) with random nonzero up-projections, so the adapter visibly changes pixels, saved by
+    ``StableDiffusionPipeline.save_lora_weights`` in the Diffusers LoRA format as
+    ``destination/weight_name``. Same arguments, same weights.
+    """
+    import torch
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from peft import LoraConfig, inject_adapter_in_model
+    from peft.utils import get_peft_model_state_dict
+    from transformers import CLIPTextModel
+
+    from ..backends._diffusers_loading import quiet_loading
+
+    folder = Path(pipeline).expanduser()
+    with quiet_loading():
+        unet = UNet2DConditionModel.from_pretrained(folder / "unet")
+        encoder = CLIPTextModel.from_pretrained(folder / "text_encoder") if text_encoder else None
+    torch.manual_seed(seed)
+
+    def lora(*targets: str) -> LoraConfig:
+        return LoraConfig(r=rank, lora_alpha=rank, target_modules=list(targets), init_lora_weights=False)
+
+    unet.add_adapter(lora("to_q", "to_k", "to_v", "to_out.0"))
+    layers = {"unet_lora_layers": get_peft_model_state_dict(unet)}
+    if encoder is not None:  # peft's own injection: Transformers' add_adapter may insist on a newer peft
+        encoder = inject_adapter_in_model(lora("q_proj", "k_proj", "v_proj", "out_proj"), encoder)
+        layers["text_encoder_lora_layers"] = get_peft_model_state_dict(encoder)
+    StableDiffusionPipeline.save_lora_weights(destination, weight_name=weight_name, **layers)
+    return Path(destination) / weight_name
+
+
 def build_tiny_pipeline(folder: str | Path, *, seed: int = 0) -> Path:
     """The tiny random-weight pipeline (see :func:`build_random_pipeline`)."""
     return build_random_pipeline(folder, scale=1, seed=seed)
 
 
-__all__ = ["build_random_pipeline", "build_tiny_pipeline", "build_tiny_upscale_pipeline", "write_clip_tokenizer_files"]
+__all__ = [
+    "build_random_lora",
+    "build_random_pipeline",
+    "build_tiny_pipeline",
+    "build_tiny_upscale_pipeline",
+    "write_clip_tokenizer_files",
+]
