@@ -10,6 +10,7 @@ adapter's name and scale), so an adapter's effect is a pixel a test can check.
 from __future__ import annotations
 
 import base64
+import io
 import json
 
 import openai
@@ -195,3 +196,47 @@ def test_the_openai_sdk_sends_lora_through_extra_body(live_server, lora_folder):
     assert pixel(base64.b64decode(edited.b64_json)) == expected
     assert made.metadata["lora_adapters"] == [{"source": "ink", "scale": 0.5}]  # type: ignore[attr-defined]
     assert refused.value.code == "adapter_not_found" and "/etc/passwd" in refused.value.message
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_real_adapters_on_the_tiny_diffusers_pipeline_through_the_server(
+    live_server, api_client, tiny_diffusers_pipeline, tiny_loras
+):
+    """End to end on a real engine: the served Diffusers backend lists its lora_dir, a ``lora`` request
+    makes the very pixels a direct library call makes with that adapter, and the next request without
+    one is the baseline again (no adapter stays behind on the shared pipeline)."""
+    from abstractvision.backends.huggingface_diffusers import (
+        HuggingFaceDiffusersBackendConfig,
+        HuggingFaceDiffusersVisionBackend,
+    )
+
+    def diffusers() -> HuggingFaceDiffusersVisionBackend:
+        config = HuggingFaceDiffusersBackendConfig(
+            model_id=str(tiny_diffusers_pipeline), device="cpu", lora_dir=str(tiny_loras)
+        )
+        return HuggingFaceDiffusersVisionBackend(config)
+
+    client = api_client(live_server(diffusers(), model_id="tiny"))
+    assert [entry["id"] for entry in client.get("/v1/adapters").json()["data"]] == ["a", "b"]
+    call = {"prompt": "a cat", "size": "32x32", "steps": 2, "seed": 4}
+
+    def served(**extra) -> bytes:
+        reply = client.post(GENERATE, json={**call, **extra})
+        assert reply.status_code == 200, reply.text
+        return base64.b64decode(reply.json()["data"][0]["b64_json"])
+
+    with VisionManager(backend=diffusers()) as direct:
+        params = {"width": 32, "height": 32, "steps": 2, "seed": 4}
+        with_adapter = direct.generate_image("a cat", lora_adapters=["a:0.7", "b"], **params)
+        baseline = direct.generate_image("a cat", **params)
+    assert rgb(served(lora=["a:0.7", "b"])) == rgb(with_adapter.data)
+    assert rgb(served()) == rgb(baseline.data)
+    assert rgb(with_adapter.data) != rgb(baseline.data)
+
+
+def rgb(png: bytes) -> bytes:
+    """The decoded pixels (the PNG bytes also carry metadata, which differs between calls)."""
+    from PIL import Image
+
+    return Image.open(io.BytesIO(png)).convert("RGB").tobytes()
