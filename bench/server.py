@@ -466,8 +466,8 @@ def print_versus(args: argparse.Namespace, result: dict) -> None:
         f"random SD 1.x checkpoint, {args.size}x{args.size}, {args.steps} step(s), cfg {args.cfg}, default sampler; "
         f"{args.clients} concurrent clients x {args.requests} request(s) per round (backends alone: the same images "
         f"one after another); {args.sd_rounds} rounds in alternating order",
-        f"engine threads: sd-server and sd-cli {threads}; python mode: as the backend loads the bindings (their "
-        f"default: half the CPUs, {max(cpus // 2, 1)} of {cpus})",
+        f"engine threads: sd-server and sd-cli {threads}; python mode: the backend's (the physical cores, "
+        f"{result['cores']} of {cpus} CPUs)",
     ]
     header = ["contender", "images/min (median)", "each round", "latency p50", "ratio to sd-server (paired)"]
     header.append("same pixels as sd-server")
