@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 from .errors import InvalidRequestError
-from .types import LoRAAdapterSpec
+from .types import LoRAAdapterSpec, ProviderAdapterInfo
 
 #: Most adapters one call may stack (engines slow down with each; more is a mistake, not a style).
 MAX_ADAPTERS = 8
@@ -95,6 +95,29 @@ def describe(adapters: Sequence[LoRAAdapterSpec]) -> list[dict[str, Any]]:
     return [{key: getattr(spec, key) for key in _KEYS if getattr(spec, key) is not None} for spec in adapters]
 
 
+def adapter_files(folder: str | Path | None, suffixes: Sequence[str]) -> list[ProviderAdapterInfo]:
+    """The adapter files directly in ``folder`` (a backend's ``lora_dir``), by name: ``id`` is the file
+    name without its suffix, what a request names it by. ``[]`` when unset or not a folder.
+
+    Why one listing for every backend: ``GET /v1/adapters``, ``provider-adapters`` and the server's
+    allow-list read it, so each backend must list its folder the same way. Suffixes match as written,
+    as the backends' lookups append them, so every listed id is one a request can load.
+    """
+    path = Path(folder).expanduser() if folder else None
+    if path is None or not path.is_dir():
+        return []
+    return [
+        ProviderAdapterInfo(
+            id=file.stem,
+            path=str(file),
+            size_bytes=file.stat().st_size,
+            raw={"name": file.name, "found_in": "lora_dir"},
+        )
+        for file in sorted(path.iterdir())
+        if file.suffix in suffixes and file.is_file()
+    ]
+
+
 def check_adapter(spec: LoRAAdapterSpec, field: str) -> LoRAAdapterSpec:
     """``spec`` with its scale as a float, after checking every field; refuses naming ``field.part``."""
     source = spec.source
@@ -167,6 +190,7 @@ __all__ = [
     "ADAPTER_SUFFIXES",
     "MAX_ADAPTERS",
     "MAX_SCALE",
+    "adapter_files",
     "adapter_name",
     "as_lora_adapters",
     "check_adapter",

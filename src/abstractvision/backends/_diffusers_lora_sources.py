@@ -24,7 +24,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from ..errors import AdapterNotAvailableError, InvalidRequestError
-from ..lora import adapter_name
+from ..lora import adapter_files, adapter_name
 from ..types import LoRAAdapterSpec, ProviderAdapterInfo
 from . import optional_dependency
 from ._diffusers_catalog import cached_repos, cached_snapshot
@@ -88,16 +88,7 @@ def list_adapters(config: Any) -> list[ProviderAdapterInfo]:
     ``*lora*.safetensors`` file (pipelines, with a ``model_index.json``, are models, not adapters).
     Reads files only.
     """
-    found: list[ProviderAdapterInfo] = []
-    folder = Path(config.lora_dir).expanduser() if config.lora_dir else None
-    if folder is not None and folder.is_dir():
-        for file in sorted(folder.glob("*" + _SUFFIX)):
-            if file.is_file():
-                found.append(
-                    ProviderAdapterInfo(
-                        id=file.stem, path=str(file), size_bytes=file.stat().st_size, raw={"found_in": "lora_dir"}
-                    )
-                )
+    found = adapter_files(config.lora_dir, (_SUFFIX,))
     for repo_id, snapshot in cached_repos(config.cache_dir):
         if (snapshot / "model_index.json").is_file():
             continue

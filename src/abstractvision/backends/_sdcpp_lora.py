@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..errors import AdapterNotAvailableError, InvalidRequestError
 from ..lora import adapter_name
-from ..types import LoRAAdapterSpec, ProviderAdapterInfo
+from ..types import LoRAAdapterSpec
 
 #: File endings sd.cpp adapters come in (it reads the format from the content, these name the files).
 SUFFIXES = (".safetensors", ".gguf", ".ckpt", ".pt")
@@ -160,23 +160,11 @@ def link_adapters(folder: Path, loras: Sequence[SdcppLora]) -> None:
             shutil.copyfile(lora.path, target)
 
 
-def list_adapters(lora_dir: Path | None) -> list[ProviderAdapterInfo]:
-    """The adapter files directly in ``lora_dir``, by name; ``[]`` when it is unset or not a folder."""
-    if lora_dir is None or not lora_dir.is_dir():
-        return []
-    found = sorted(p for p in lora_dir.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
-    return [
-        ProviderAdapterInfo(id=path.stem, path=str(path), size_bytes=path.stat().st_size, raw={"name": path.name})
-        for path in found
-    ]
-
-
 __all__ = [
     "SUFFIXES",
     "TAG_START",
     "SdcppLora",
     "link_adapters",
-    "list_adapters",
     "prompt_with_tags",
     "refuse_tags",
     "resolve_adapters",

@@ -37,6 +37,7 @@ from ..errors import (
     ModelNotAvailableError,
     OptionalDependencyMissingError,
 )
+from ..lora import adapter_files
 from ..progress import as_reporter
 from ..types import (
     IMAGE_TASKS,
@@ -64,7 +65,8 @@ from ._sdcpp_job import (
     plain_options,
     text_fields,
 )
-from ._sdcpp_lora import link_adapters, list_adapters, refuse_tags, resolve_adapters
+from ._sdcpp_lora import SUFFIXES as LORA_SUFFIXES
+from ._sdcpp_lora import link_adapters, refuse_tags, resolve_adapters
 from ._sdcpp_upscale import SdcppUpscaler
 from .base_backend import UPSCALE_TASK, ProgressArg, VisionBackend, replace_request
 
@@ -360,7 +362,7 @@ class StableDiffusionCppVisionBackend(VisionBackend):
     def list_provider_adapters(self) -> list[ProviderAdapterInfo]:
         """The LoRA files directly in ``lora_dir`` (``id``: the file name without its suffix, what
         ``LoRAAdapterSpec(source=...)`` takes)."""
-        return list_adapters(self.config.lora_folder)
+        return adapter_files(self.config.lora_folder, LORA_SUFFIXES)
 
     # ---- normalize hooks: sd.cpp's defaults and size rules ---------------------------------------
     def normalize_generate_image_request(self, request: ImageGenerationRequest) -> ImageGenerationRequest:

@@ -28,6 +28,7 @@ from pathlib import Path
 from ..backends import VisionBackend
 from ..config import setting
 from ..errors import AdapterNotAvailableError, EngineError, GenerationCancelledError
+from ..lora import adapter_files
 from ..progress import as_reporter
 from ..types import GeneratedAsset, LoRAAdapterSpec, ProviderAdapterInfo, VisionBackendCapabilities
 
@@ -78,14 +79,7 @@ class SlowBackend(VisionBackend):
         )
 
     def list_provider_adapters(self) -> list[ProviderAdapterInfo]:
-        folder = self._lora_folder()
-        if folder is None or not folder.is_dir():
-            return []
-        return [
-            ProviderAdapterInfo(id=path.stem, path=str(path), size_bytes=path.stat().st_size)
-            for path in sorted(folder.glob("*.safetensors"))
-            if path.is_file()
-        ]
+        return adapter_files(self.config.lora_dir, (".safetensors",))
 
     def _lora_folder(self) -> Path | None:
         return Path(self.config.lora_dir).expanduser() if self.config.lora_dir else None
