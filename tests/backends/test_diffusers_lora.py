@@ -190,6 +190,19 @@ def test_a_missing_adapter_is_a_typed_error_before_the_run(tiny_diffusers_pipeli
     assert not [e for e in events if e.phase == "step"] and not backend.loaded
 
 
+def test_a_download_that_fails_is_a_typed_error_before_the_run(tiny_diffusers_pipeline, tmp_path, block_network):
+    """allow_download lets an uncached repo be fetched; when the hub cannot be reached the call fails
+    typed, naming the repo, before anything loads (no network here: the fetch is refused)."""
+    pytest.importorskip("peft")
+    events = []
+    backend = backend_for(tiny_diffusers_pipeline, cache_dir=str(tmp_path / "empty-cache"), allow_download=True)
+    source = "someone/not-cached-lora"
+    with pytest.raises(AdapterNotAvailableError, match="could not be downloaded from the Hugging Face hub") as info:
+        VisionManager(backend=backend).generate_image(PROMPT, lora_adapters=[source], on_progress=events.append, **CALL)
+    assert info.value.adapter == source
+    assert not [e for e in events if e.phase == "step"] and not backend.loaded
+
+
 def test_a_name_missing_from_lora_dir_names_the_folder(tiny_diffusers_pipeline, tiny_loras):
     pytest.importorskip("peft")
     backend = backend_for(tiny_diffusers_pipeline, lora_dir=str(tiny_loras))
